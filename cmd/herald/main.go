@@ -1,0 +1,68 @@
+// Command herald is Herald's single binary: the server (serve), a
+// three-node cluster in one process for trying things out (dev), the
+// benchmark (bench) and version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+const usage = `Herald: an event store with built-in webhook delivery.
+
+Usage:
+  herald [serve flags]          same as "herald serve"
+  herald serve [flags]          run a node (single node in ./herald-data by default)
+  herald dev [--nodes 3]        run a loopback cluster in one process
+  herald bench publish [flags]  measure publish throughput and latency
+  herald version                print the version
+
+Run "herald <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd {
+	case "serve":
+		err = runServe(ctx, args, stdout, stderr)
+	case "dev":
+		err = runDev(ctx, args, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "herald %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "herald: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "herald %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}

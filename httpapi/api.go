@@ -1,0 +1,151 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/julienschmidt/httprouter"
+)
+
+// Request limits.
+const (
+	MaxBodyBytes    = 4 << 20 // a publish body
+	MaxBatchEvents  = 1000
+	MaxReadLimit    = 1000
+	DefaultLimit    = 100
+	maxSmallBody    = 64 << 10 // bodies of non-publish requests
+	forwardedHeader = "Herald-Forwarded"
+)
+
+// API is Herald's HTTP API over a Service.
+type API struct {
+	svc    Service
+	log    *slog.Logger
+	router *httprouter.Router
+	fwd    *forwarder
+}
+
+// New returns the API handler.
+func New(svc Service, logger *slog.Logger) *API {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	a := &API{svc: svc, log: logger.With("subsystem", "http"), fwd: newForwarder()}
+	r := httprouter.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeErrorBody(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path))
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s (allowed: %s)", req.Method, req.URL.Path, w.Header().Get("Allow")))
+	})
+	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		a.log.Error("panic in handler", "method", req.Method, "path", req.URL.Path, "panic", v)
+		writeErrorBody(w, http.StatusInternalServerError, "internal", "internal error")
+	}
+
+	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+	r.GET("/v1/cluster", a.cluster)
+	r.POST("/v1/cluster/nodes", a.join)
+	r.GET("/v1/stores", a.listStores)
+	r.GET("/v1/stores/:store", a.getStore)
+	r.POST("/v1/stores/:store/events", a.publish)
+	r.GET("/v1/stores/:store/events", a.readEvents)
+	r.GET("/v1/stores/:store/events/:id", a.getEvent)
+	a.router = r
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// writeJSONBytes writes a ready-made JSON body.
+func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// writeJSON encodes v (never an Event: see log.Event.AppendJSON).
+func (a *API) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSONBytes(w, status, append(b, '\n'))
+}
+
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
+
+// checkJSONContentType accepts an empty Content-Type or application/json.
+func checkJSONContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt := strings.TrimSpace(strings.ToLower(strings.SplitN(ct, ";", 2)[0]))
+	if mt == "application/json" {
+		return nil
+	}
+	return &requestError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: fmt.Sprintf("Content-Type %q: send application/json", ct)}
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	writeJSONBytes(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if err := a.svc.Ready(r.Context()); err != nil {
+		writeErrorBody(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+		return
+	}
+	writeJSONBytes(w, http.StatusOK, []byte(`{"status":"ready"}`+"\n"))
+}
+
+func (a *API) cluster(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	info, err := a.svc.Cluster(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, info)
+}
+
+func (a *API) join(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	body, err := readBody(w, r, maxSmallBody)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req JoinRequest
+	if err := decodeStrict(body, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
+		a.writeError(w, r, badRequest("bad_request", "id, raft_addr and http_addr are required"))
+		return
+	}
+	if err := a.svc.Join(r.Context(), req); err != nil {
+		if a.maybeForward(w, r, body, err) {
+			return
+		}
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, map[string]any{"id": req.ID, "raft_addr": req.RaftAddr, "http_addr": req.HTTPAddr, "voter": true})
+}

@@ -1,0 +1,229 @@
+package log
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/herald-io/herald/internal/wire"
+	bolt "go.etcd.io/bbolt"
+)
+
+// appendFillPercent packs the append-only event buckets: keys only ever
+// grow, so pages never need room for later inserts.
+const appendFillPercent = 0.95
+
+// Tx is a read-write transaction on the log, used by the FSM to apply a
+// batch of Raft entries atomically. Everything it does is deterministic.
+type Tx struct {
+	tx       *bolt.Tx
+	appended bool
+}
+
+// Appended is the outcome of one event in an Append.
+type Appended struct {
+	Event Event
+	// Duplicate is true when the event's id (or idempotency key) was
+	// already stored: Event is then the original and nothing was written.
+	Duplicate bool
+}
+
+// StoreInfo summarises a store.
+type StoreInfo struct {
+	Name      string
+	LastSeq   uint64
+	HeadHash  string // hex; empty before the first event
+	Events    uint64
+	CreatedAt int64 // unix ns of the first event
+}
+
+type storeMeta struct {
+	lastSeq   uint64
+	head      [32]byte
+	events    uint64
+	createdAt int64
+}
+
+func (m *storeMeta) encode() []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, 1)
+	b = wire.AppendUint64(b, m.lastSeq)
+	b = append(b, m.head[:]...)
+	b = wire.AppendUint64(b, m.events)
+	return wire.AppendUint64(b, uint64(m.createdAt))
+}
+
+func decodeStoreMeta(name string, v []byte) (storeMeta, error) {
+	var m storeMeta
+	r := wire.NewReader(v)
+	if r.Byte() != 1 {
+		return m, fmt.Errorf("%w: store %s: unknown meta version", ErrCorrupt, name)
+	}
+	m.lastSeq = r.Uint64()
+	for i := range m.head {
+		m.head[i] = r.Byte()
+	}
+	m.events = r.Uint64()
+	m.createdAt = int64(r.Uint64())
+	if r.Err() != nil {
+		return m, fmt.Errorf("%w: store %s: %v", ErrCorrupt, name, r.Err())
+	}
+	return m, nil
+}
+
+func (m *storeMeta) info(name string) StoreInfo {
+	si := StoreInfo{Name: name, LastSeq: m.lastSeq, Events: m.events, CreatedAt: m.createdAt}
+	if m.lastSeq > 0 {
+		si.HeadHash = HashHex(m.head)
+	}
+	return si
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+// ValidateAppend checks a whole append request without touching the log.
+func ValidateAppend(store string, evs []NewEvent) error {
+	if err := ValidateStoreName(store); err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return fmt.Errorf("%w: no events", ErrInvalidEvent)
+	}
+	for i := range evs {
+		if err := evs[i].Validate(); err != nil {
+			if len(evs) > 1 {
+				return fmt.Errorf("events[%d]: %w", i, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Append appends evs to store in order with contiguous seqs, all or
+// nothing. Validation errors (ErrInvalidStore, ErrInvalidEvent) leave the
+// transaction untouched; any other error means the transaction must be
+// rolled back.
+func (t *Tx) Append(store string, evs []NewEvent) ([]Appended, error) {
+	if err := ValidateAppend(store, evs); err != nil {
+		return nil, err
+	}
+	sb, err := t.tx.CreateBucketIfNotExists(storeBucketName(store))
+	if err != nil {
+		return nil, err
+	}
+	eb, err := sb.CreateBucketIfNotExists(subEvents)
+	if err != nil {
+		return nil, err
+	}
+	ib, err := sb.CreateBucketIfNotExists(subIDs)
+	if err != nil {
+		return nil, err
+	}
+	kb, err := sb.CreateBucketIfNotExists(subKeys)
+	if err != nil {
+		return nil, err
+	}
+	eb.FillPercent = appendFillPercent
+
+	stores := t.tx.Bucket(bucketStores)
+	var meta storeMeta
+	if v := stores.Get([]byte(store)); v != nil {
+		if meta, err = decodeStoreMeta(store, v); err != nil {
+			return nil, err
+		}
+	}
+
+	out := make([]Appended, len(evs))
+	wrote := false
+	for i := range evs {
+		ev := &evs[i]
+		if seq, ok := lookupSeq(kb, ev.IdempotencyKey); ok {
+			if out[i].Event, err = getBySeq(eb, store, seq); err != nil {
+				return nil, err
+			}
+			out[i].Duplicate = true
+			continue
+		}
+		if seq, ok := lookupSeq(ib, ev.ID); ok {
+			if out[i].Event, err = getBySeq(eb, store, seq); err != nil {
+				return nil, err
+			}
+			out[i].Duplicate = true
+			continue
+		}
+		seq := meta.lastSeq + 1
+		hash := chainHash(meta.head, store, seq, ev)
+		rec := encodeRecord(ev, hash)
+		k := seqKey(seq)
+		if err := eb.Put(k, rec); err != nil {
+			return nil, err
+		}
+		if err := ib.Put([]byte(ev.ID), k); err != nil {
+			return nil, err
+		}
+		if ev.IdempotencyKey != "" {
+			if err := kb.Put([]byte(ev.IdempotencyKey), k); err != nil {
+				return nil, err
+			}
+		}
+		if meta.lastSeq == 0 {
+			meta.createdAt = ev.Timestamp
+		}
+		meta.lastSeq = seq
+		meta.head = hash
+		meta.events++
+		wrote = true
+		if out[i].Event, _, err = decodeRecord(store, seq, rec); err != nil {
+			return nil, err
+		}
+	}
+	if wrote {
+		if err := stores.Put([]byte(store), meta.encode()); err != nil {
+			return nil, err
+		}
+		t.appended = true
+	}
+	return out, nil
+}
+
+func lookupSeq(b *bolt.Bucket, key string) (uint64, bool) {
+	if key == "" {
+		return 0, false
+	}
+	v := b.Get([]byte(key))
+	if len(v) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(v), true
+}
+
+func getBySeq(eb *bolt.Bucket, store string, seq uint64) (Event, error) {
+	v := eb.Get(seqKey(seq))
+	if v == nil {
+		return Event{}, fmt.Errorf("%w: store %s: index points at missing seq %d", ErrCorrupt, store, seq)
+	}
+	ev, _, err := decodeRecord(store, seq, v)
+	return ev, err
+}
+
+// SetApplied records the last applied Raft index and term, in the same
+// transaction as the entries' effects.
+func (t *Tx) SetApplied(index, term uint64) error {
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:8], index)
+	binary.BigEndian.PutUint64(v[8:], term)
+	return t.tx.Bucket(bucketMeta).Put(keyApplied, v[:])
+}
+
+// Applied returns the applied index and term as seen by this transaction.
+func (t *Tx) Applied() (index, term uint64) {
+	v := t.tx.Bucket(bucketMeta).Get(keyApplied)
+	if len(v) == 16 {
+		return binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
+	}
+	return 0, 0
+}

@@ -1,0 +1,317 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketStores = []byte("stores")
+	bucketNodes  = []byte("nodes")
+	keyApplied   = []byte("applied")
+
+	// Sub-buckets of a store's bucket ("s/<name>").
+	subEvents = []byte("e") // seq (8 bytes BE) -> record
+	subIDs    = []byte("i") // event id -> seq
+	subKeys   = []byte("k") // idempotency key -> seq
+)
+
+func storeBucketName(store string) []byte { return []byte("s/" + store) }
+
+// Options tune the bbolt file. The zero value is a good default.
+type Options struct {
+	// InitialMmapSize is the initial mmap size; a large value lets readers
+	// and the writer proceed without blocking on remaps. Default 1 GiB.
+	InitialMmapSize int
+	// Logger receives the log subsystem's messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is Herald's event log: stores, their events in sequence, the id and
+// idempotency indexes, cluster node metadata and the last applied Raft
+// index, all in one bbolt file. Every Update is one fsynced bbolt
+// transaction.
+type DB struct {
+	path string
+	opts Options
+	log  *slog.Logger
+
+	mu sync.RWMutex // guards db against Replace
+	db *bolt.DB
+
+	chMu    sync.Mutex
+	changed chan struct{}
+}
+
+// Open opens (creating if needed) the log at path.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.InitialMmapSize == 0 {
+		opts.InitialMmapSize = 1 << 30
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := &DB{path: path, opts: opts, log: opts.Logger, changed: make(chan struct{})}
+	db, err := d.openBolt()
+	if err != nil {
+		return nil, err
+	}
+	d.db = db
+	return d, nil
+}
+
+func (d *DB) openBolt() (*bolt.DB, error) {
+	db, err := bolt.Open(d.path, 0o600, &bolt.Options{
+		Timeout:         5 * time.Second,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: d.opts.InitialMmapSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("log: open %s: %w", d.path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("log: init %s: %w", d.path, err)
+	}
+	return db, nil
+}
+
+// Path returns the file path of the log.
+func (d *DB) Path() string { return d.path }
+
+// Close closes the log. Later calls return ErrClosed.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.db == nil {
+		return ErrClosed
+	}
+	err := d.db.Close()
+	d.db = nil
+	return err
+}
+
+// view runs fn in a read transaction.
+func (d *DB) view(fn func(*bolt.Tx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.db == nil {
+		return ErrClosed
+	}
+	return d.db.View(fn)
+}
+
+// Changed returns a channel that is closed the next time events are
+// appended. Long-polling readers take it before reading, then wait on it.
+func (d *DB) Changed() <-chan struct{} {
+	d.chMu.Lock()
+	defer d.chMu.Unlock()
+	return d.changed
+}
+
+func (d *DB) notify() {
+	d.chMu.Lock()
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.chMu.Unlock()
+}
+
+// Update runs fn in one read-write transaction, committed (and fsynced) when
+// fn returns nil. The FSM applies a whole batch of Raft entries in one
+// Update.
+func (d *DB) Update(fn func(*Tx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.db == nil {
+		return ErrClosed
+	}
+	t := &Tx{}
+	err := d.db.Update(func(btx *bolt.Tx) error {
+		t.tx = btx
+		return fn(t)
+	})
+	if err == nil && t.appended {
+		d.notify()
+	}
+	return err
+}
+
+// Applied returns the last Raft index and term recorded by SetApplied.
+func (d *DB) Applied() (index, term uint64, err error) {
+	err = d.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(keyApplied)
+		if len(v) == 16 {
+			index = binary.BigEndian.Uint64(v[:8])
+			term = binary.BigEndian.Uint64(v[8:])
+		}
+		return nil
+	})
+	return index, term, err
+}
+
+// WriteTo writes a consistent copy of the whole log to w (a bbolt file),
+// from one read transaction.
+func (d *DB) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	err := d.view(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Snapshot is a read transaction held open for streaming a consistent copy
+// of the log while writes go on. Release it with Close.
+type Snapshot struct {
+	d  *DB
+	tx *bolt.Tx
+}
+
+// BeginSnapshot starts a Snapshot at the current state.
+func (d *DB) BeginSnapshot() (*Snapshot, error) {
+	d.mu.RLock()
+	if d.db == nil {
+		d.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	tx, err := d.db.Begin(false)
+	if err != nil {
+		d.mu.RUnlock()
+		return nil, err
+	}
+	// The read lock is held until Close so Replace cannot swap the file
+	// under an open transaction.
+	return &Snapshot{d: d, tx: tx}, nil
+}
+
+// WriteTo streams the snapshot as a bbolt file.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) }
+
+// Close releases the snapshot's transaction.
+func (s *Snapshot) Close() error {
+	if s.tx == nil {
+		return nil
+	}
+	err := s.tx.Rollback()
+	s.tx = nil
+	s.d.mu.RUnlock()
+	return err
+}
+
+// Replace atomically replaces the whole log with the bbolt file read from
+// r: it is written to a temporary file beside the log, fsynced, checked,
+// renamed over the log and the directory fsynced; only then is the new file
+// opened. On error the old log stays in place and open.
+func (d *DB) Replace(r io.Reader) error {
+	dir := filepath.Dir(d.path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(d.path)+".restore-*")
+	if err != nil {
+		return fmt.Errorf("log: replace: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName) // no-op after the rename
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return fmt.Errorf("log: replace: write: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("log: replace: sync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("log: replace: %w", err)
+	}
+	if err := checkFile(tmpName); err != nil {
+		return fmt.Errorf("log: replace: incoming file: %w", err)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.db == nil {
+		return ErrClosed
+	}
+	if err := d.db.Close(); err != nil {
+		return fmt.Errorf("log: replace: close: %w", err)
+	}
+	d.db = nil
+	if err := os.Rename(tmpName, d.path); err != nil {
+		// Reopen the old file so the DB stays usable.
+		db, oerr := d.openBolt()
+		if oerr == nil {
+			d.db = db
+		}
+		return errors.Join(fmt.Errorf("log: replace: rename: %w", err), oerr)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("log: replace: %w", err)
+	}
+	db, err := d.openBolt()
+	if err != nil {
+		return err
+	}
+	d.db = db
+	d.log.Info("log replaced from snapshot", "path", d.path)
+	d.notify()
+	return nil
+}
+
+// checkFile opens a bbolt file read-only and runs its consistency check.
+func checkFile(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		return firstCheckError(tx)
+	})
+}
+
+// Check runs bbolt's consistency check on the open log and returns the
+// first problem found.
+func (d *DB) Check() error {
+	return d.view(func(tx *bolt.Tx) error {
+		return firstCheckError(tx)
+	})
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// firstCheckError drains bbolt's consistency check (its goroutine must run
+// to completion before the transaction ends) and returns the first problem.
+func firstCheckError(tx *bolt.Tx) error {
+	var first error
+	for err := range tx.Check() {
+		if first == nil {
+			first = fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
+	return first
+}

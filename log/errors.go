@@ -1,0 +1,23 @@
+package log
+
+import "errors"
+
+// Sentinel errors. Callers test with errors.Is; messages carry detail via %w.
+var (
+	// ErrClosed is returned by operations on a closed DB.
+	ErrClosed = errors.New("log: database closed")
+	// ErrStoreNotFound means the store has no events yet (stores are created
+	// by their first publish).
+	ErrStoreNotFound = errors.New("store not found")
+	// ErrEventNotFound means no event with that id exists in the store.
+	ErrEventNotFound = errors.New("event not found")
+	// ErrInvalidStore means a store name does not match [a-z0-9][a-z0-9._-]{0,63}.
+	ErrInvalidStore = errors.New("invalid store name")
+	// ErrInvalidEvent means an event failed validation (type, id, version,
+	// data); nothing of the request it belongs to was stored.
+	ErrInvalidEvent = errors.New("invalid event")
+	// ErrInvalidPattern means an event-type pattern is malformed.
+	ErrInvalidPattern = errors.New("invalid type pattern")
+	// ErrCorrupt means a record on disk could not be decoded.
+	ErrCorrupt = errors.New("log: corrupt record")
+)

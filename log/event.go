@@ -1,0 +1,283 @@
+package log
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/herald-io/herald/internal/wire"
+)
+
+// Limits on event fields.
+const (
+	MaxStoreLen   = 64
+	MaxTypeLen    = 128
+	MaxIDLen      = 128
+	MaxVersionLen = 32
+	MaxKeyLen     = 255
+)
+
+// Event is one stored event. Data holds the client's JSON value byte for
+// byte; use AppendJSON (not encoding/json, which compacts raw values) to
+// write an event out unchanged.
+type Event struct {
+	ID        string          `json:"id"`
+	Store     string          `json:"store"`
+	Seq       uint64          `json:"seq"`
+	Type      string          `json:"type"`
+	Timestamp time.Time       `json:"timestamp"`
+	Version   string          `json:"version"`
+	Data      json.RawMessage `json:"data"`
+	Hash      string          `json:"hash"`
+}
+
+// NewEvent is an event to append, fully decided before it reaches the FSM:
+// the id and timestamp are assigned by the node that accepted it.
+type NewEvent struct {
+	ID        string
+	Type      string
+	Version   string
+	Timestamp int64 // unix nanoseconds, UTC
+	Data      []byte
+	// IdempotencyKey, when set, makes a later append carrying the same key
+	// in the same store return the original event.
+	IdempotencyKey string
+}
+
+// AppendJSON appends the event's JSON object to b, with Data written as
+// stored.
+func (e *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, e.ID)
+	b = append(b, `,"store":`...)
+	b = appendJSONString(b, e.Store)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"timestamp":"`...)
+	b = e.Timestamp.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","version":`...)
+	b = appendJSONString(b, e.Version)
+	b = append(b, `,"data":`...)
+	if len(e.Data) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, e.Data...)
+	}
+	b = append(b, `,"hash":"`...)
+	b = append(b, e.Hash...)
+	return append(b, `"}`...)
+}
+
+// appendJSONString appends s as a JSON string. Validated fields are ASCII
+// without quotes or control characters, but ids and versions may hold
+// anything printable, so escape properly.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, `\u00`...)
+				b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// ValidateStoreName reports whether name is a valid store name:
+// [a-z0-9][a-z0-9._-]{0,63}.
+func ValidateStoreName(name string) error {
+	if name == "" || len(name) > MaxStoreLen {
+		return fmt.Errorf("%w: %q must be 1-%d characters", ErrInvalidStore, name, MaxStoreLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if i > 0 {
+			ok = ok || c == '.' || c == '_' || c == '-'
+		}
+		if !ok {
+			return fmt.Errorf("%w: %q must match [a-z0-9][a-z0-9._-]{0,63}", ErrInvalidStore, name)
+		}
+	}
+	return nil
+}
+
+// ValidateType checks an event type: 1-128 characters from [A-Za-z0-9._/-].
+func ValidateType(t string) error {
+	if t == "" || len(t) > MaxTypeLen {
+		return fmt.Errorf("%w: type must be 1-%d characters", ErrInvalidEvent, MaxTypeLen)
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '/' || c == '-') {
+			return fmt.Errorf("%w: type %q may contain only [A-Za-z0-9._/-]", ErrInvalidEvent, t)
+		}
+	}
+	return nil
+}
+
+// ValidateID checks a client-supplied event id: 1-128 characters from
+// [A-Za-z0-9._:-].
+func ValidateID(id string) error {
+	if id == "" || len(id) > MaxIDLen {
+		return fmt.Errorf("%w: id must be 1-%d characters", ErrInvalidEvent, MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Errorf("%w: id %q may contain only [A-Za-z0-9._:-]", ErrInvalidEvent, id)
+		}
+	}
+	return nil
+}
+
+// ValidateVersion checks a payload schema version: 1-32 characters from
+// [A-Za-z0-9._-].
+func ValidateVersion(v string) error {
+	if v == "" || len(v) > MaxVersionLen {
+		return fmt.Errorf("%w: version must be 1-%d characters", ErrInvalidEvent, MaxVersionLen)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: version %q may contain only [A-Za-z0-9._-]", ErrInvalidEvent, v)
+		}
+	}
+	return nil
+}
+
+// ValidateIdempotencyKey checks an Idempotency-Key: 1-255 printable ASCII
+// characters.
+func ValidateIdempotencyKey(k string) error {
+	if k == "" || len(k) > MaxKeyLen {
+		return fmt.Errorf("%w: idempotency key must be 1-%d characters", ErrInvalidEvent, MaxKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return fmt.Errorf("%w: idempotency key must be printable ASCII without spaces", ErrInvalidEvent)
+		}
+	}
+	return nil
+}
+
+// Validate checks everything about ev that the FSM relies on. It is pure,
+// so the accepting node and every applying node reach the same verdict.
+func (ev *NewEvent) Validate() error {
+	if err := ValidateID(ev.ID); err != nil {
+		return err
+	}
+	if err := ValidateType(ev.Type); err != nil {
+		return err
+	}
+	if err := ValidateVersion(ev.Version); err != nil {
+		return err
+	}
+	if ev.IdempotencyKey != "" {
+		if err := ValidateIdempotencyKey(ev.IdempotencyKey); err != nil {
+			return err
+		}
+	}
+	if ev.Timestamp <= 0 {
+		return fmt.Errorf("%w: missing timestamp", ErrInvalidEvent)
+	}
+	if len(ev.Data) == 0 || !json.Valid(ev.Data) {
+		return fmt.Errorf("%w: data must be a JSON value", ErrInvalidEvent)
+	}
+	return nil
+}
+
+// chainHash computes the event's hash: SHA-256 over the previous event's
+// hash (32 zero bytes for seq 1) and the canonical fields, each
+// length-prefixed so no two field lists encode alike.
+func chainHash(prev [32]byte, store string, seq uint64, ev *NewEvent) [32]byte {
+	h := sha256.New()
+	buf := make([]byte, 0, 128)
+	buf = append(buf, prev[:]...)
+	buf = wire.AppendString(buf, store)
+	buf = wire.AppendUint64(buf, seq)
+	buf = wire.AppendString(buf, ev.ID)
+	buf = wire.AppendString(buf, ev.Type)
+	buf = wire.AppendUint64(buf, uint64(ev.Timestamp))
+	buf = wire.AppendString(buf, ev.Version)
+	buf = wire.AppendUvarint(buf, uint64(len(ev.Data)))
+	h.Write(buf)
+	h.Write(ev.Data)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// HashHex renders a hash as lowercase hex.
+func HashHex(h [32]byte) string { return hex.EncodeToString(h[:]) }
+
+// record encoding (value under the seq key): version byte, id, type,
+// version, timestamp, hash, data.
+const recordV1 = 1
+
+func encodeRecord(ev *NewEvent, hash [32]byte) []byte {
+	b := make([]byte, 0, 64+len(ev.ID)+len(ev.Type)+len(ev.Data))
+	b = append(b, recordV1)
+	b = wire.AppendString(b, ev.ID)
+	b = wire.AppendString(b, ev.Type)
+	b = wire.AppendString(b, ev.Version)
+	b = wire.AppendUint64(b, uint64(ev.Timestamp))
+	b = append(b, hash[:]...)
+	return append(b, ev.Data...)
+}
+
+// decodeRecord decodes a stored record; data is copied out of v so the
+// event outlives the transaction.
+func decodeRecord(store string, seq uint64, v []byte) (Event, [32]byte, error) {
+	var hash [32]byte
+	r := wire.NewReader(v)
+	if r.Byte() != recordV1 {
+		return Event{}, hash, fmt.Errorf("%w: store %s seq %d: unknown record version", ErrCorrupt, store, seq)
+	}
+	ev := Event{Store: store, Seq: seq}
+	ev.ID = r.String()
+	ev.Type = r.String()
+	ev.Version = r.String()
+	ts := int64(r.Uint64())
+	for i := range hash {
+		hash[i] = r.Byte()
+	}
+	if r.Err() != nil {
+		return Event{}, hash, fmt.Errorf("%w: store %s seq %d: %v", ErrCorrupt, store, seq, r.Err())
+	}
+	rest := v[len(v)-r.Len():]
+	ev.Data = append(json.RawMessage(nil), rest...)
+	ev.Timestamp = time.Unix(0, ts).UTC()
+	ev.Hash = HashHex(hash)
+	return ev, hash, nil
+}

@@ -1,0 +1,135 @@
+package log
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pattern is a compiled event-type pattern. Types and patterns are split
+// into segments at '.' or '/' (the two are equivalent); "*" matches exactly
+// one segment; a trailing "**" matches one or more remaining segments;
+// "**" alone matches every type.
+type Pattern struct {
+	src  string
+	segs []string // literal segments, "*" or a final "**"
+	tail bool     // last segment is "**"
+}
+
+// ParsePattern compiles s.
+func ParsePattern(s string) (Pattern, error) {
+	if s == "" || len(s) > MaxTypeLen {
+		return Pattern{}, fmt.Errorf("%w: %q must be 1-%d characters", ErrInvalidPattern, s, MaxTypeLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '/' || c == '-' || c == '*') {
+			return Pattern{}, fmt.Errorf("%w: %q may contain only [A-Za-z0-9._/*-]", ErrInvalidPattern, s)
+		}
+	}
+	segs := strings.FieldsFunc(s, func(r rune) bool { return r == '.' || r == '/' })
+	if n := strings.Count(s, ".") + strings.Count(s, "/") + 1; n != len(segs) {
+		return Pattern{}, fmt.Errorf("%w: %q has an empty segment", ErrInvalidPattern, s)
+	}
+	p := Pattern{src: s, segs: segs}
+	for i, seg := range segs {
+		if !strings.Contains(seg, "*") {
+			continue
+		}
+		switch {
+		case seg == "*":
+		case seg == "**" && i == len(segs)-1:
+			p.tail = true
+		case seg == "**":
+			return Pattern{}, fmt.Errorf("%w: %q: ** is allowed only as the last segment", ErrInvalidPattern, s)
+		default:
+			return Pattern{}, fmt.Errorf("%w: %q: * must be a whole segment", ErrInvalidPattern, s)
+		}
+	}
+	return p, nil
+}
+
+// MustParsePattern is ParsePattern that panics on error.
+func MustParsePattern(s string) Pattern {
+	p, err := ParsePattern(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// ParsePatterns compiles a list; an empty list gives nil.
+func ParsePatterns(ss []string) ([]Pattern, error) {
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	out := make([]Pattern, 0, len(ss))
+	for _, s := range ss {
+		p, err := ParsePattern(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// String returns the pattern's source.
+func (p Pattern) String() string { return p.src }
+
+// Match reports whether eventType matches. It does not allocate.
+func (p Pattern) Match(eventType string) bool {
+	rest := eventType
+	n := len(p.segs)
+	if p.tail {
+		n--
+	}
+	for i := 0; i < n; i++ {
+		if i > 0 || rest == "" && i == 0 && eventType == "" {
+			if i > 0 {
+				if rest == "" {
+					return false
+				}
+				rest = rest[1:] // past the separator
+			}
+		}
+		j := strings.IndexAny(rest, "./")
+		seg := rest
+		if j >= 0 {
+			seg = rest[:j]
+		}
+		if p.segs[i] != "*" && p.segs[i] != seg {
+			return false
+		}
+		if j < 0 {
+			rest = ""
+			if i < n-1 || p.tail {
+				return false
+			}
+			return true
+		}
+		rest = rest[j:]
+	}
+	if p.tail {
+		// One or more segments must remain: the remainder starts with a
+		// separator (or, for a bare "**", is the whole non-empty type).
+		if n == 0 {
+			return eventType != ""
+		}
+		return len(rest) > 0
+	}
+	return rest == ""
+}
+
+// MatchAny reports whether t matches any of ps; an empty ps matches
+// everything.
+func MatchAny(ps []Pattern, t string) bool {
+	if len(ps) == 0 {
+		return true
+	}
+	for i := range ps {
+		if ps[i].Match(t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,184 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	hlog "github.com/herald-io/herald/log"
+	"github.com/herald-io/herald/raftstore"
+)
+
+// batcher is the group commit: publish requests queue here and are packed
+// into one Raft entry, so one quorum fsync covers many requests. A batch is
+// flushed at once when nothing is in flight (a lone client pays no wait);
+// while earlier entries are being committed it waits up to maxWait for more
+// requests, or until it is full.
+type batcher struct {
+	store     *raftstore.Store
+	log       *slog.Logger
+	maxWait   time.Duration
+	maxEvents int
+	maxBytes  int
+
+	in    chan *pending
+	slots chan struct{} // one token per entry being committed
+	timer *time.Timer
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+type pending struct {
+	req  raftstore.AppendRequest
+	size int
+	done chan pendingResult
+}
+
+type pendingResult struct {
+	events []hlog.Appended
+	err    error
+}
+
+func newBatcher(s *raftstore.Store, logger *slog.Logger, wait time.Duration, maxEvents, maxBytes, maxInFlight int) *batcher {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &batcher{
+		store: s, log: logger, maxWait: wait, maxEvents: maxEvents, maxBytes: maxBytes,
+		in: make(chan *pending, 4096), slots: make(chan struct{}, maxInFlight), timer: t,
+		stop: make(chan struct{}),
+	}
+}
+
+func (b *batcher) start() {
+	b.wg.Add(1)
+	go b.run()
+}
+
+// close stops the loop; queued requests fail with ErrUnavailable.
+func (b *batcher) close() {
+	close(b.stop)
+	b.wg.Wait()
+}
+
+// submit queues a request and waits for its outcome.
+func (b *batcher) submit(ctx context.Context, req raftstore.AppendRequest) ([]hlog.Appended, error) {
+	size := 0
+	for _, e := range req.Events {
+		size += len(e.Data) + len(e.ID) + len(e.Type) + 32
+	}
+	p := &pending{req: req, size: size, done: make(chan pendingResult, 1)}
+	select {
+	case b.in <- p:
+	case <-b.stop:
+		return nil, errShuttingDown
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued the request will be committed or fail; waiting for the
+	// outcome even if the client left keeps the accounting simple.
+	r := <-p.done
+	return r.events, r.err
+}
+
+func (b *batcher) run() {
+	defer b.wg.Done()
+	for {
+		var first *pending
+		select {
+		case first = <-b.in:
+		case <-b.stop:
+			b.drain()
+			return
+		}
+		batch := []*pending{first}
+		events, bytes := len(first.req.Events), first.size
+		add := func(p *pending) {
+			batch = append(batch, p)
+			events += len(p.req.Events)
+			bytes += p.size
+		}
+		full := func() bool { return events >= b.maxEvents || bytes >= b.maxBytes }
+		// Take whatever is already queued.
+	gather:
+		for !full() {
+			select {
+			case p := <-b.in:
+				add(p)
+			default:
+				break gather
+			}
+		}
+		// Wait for a free slot (at most maxInFlight entries are being
+		// committed at once), collecting requests meanwhile: this is where
+		// batches grow under load. Then linger up to maxWait if entries
+		// are still in flight, so a burst lands in one entry.
+		acquired := false
+		for !acquired {
+			select {
+			case b.slots <- struct{}{}:
+				acquired = true
+			case p := <-b.in:
+				add(p)
+			case <-b.stop:
+				for _, p := range batch {
+					p.done <- pendingResult{err: errShuttingDown}
+				}
+				b.drain()
+				return
+			}
+		}
+		if !full() && len(b.slots) > 1 && b.maxWait > 0 {
+			b.timer.Reset(b.maxWait)
+		linger:
+			for !full() {
+				select {
+				case p := <-b.in:
+					add(p)
+				case <-b.timer.C:
+					break linger
+				}
+			}
+			if !b.timer.Stop() {
+				select {
+				case <-b.timer.C:
+				default:
+				}
+			}
+		}
+		b.flush(batch)
+	}
+}
+
+func (b *batcher) flush(batch []*pending) {
+	reqs := make([]raftstore.AppendRequest, len(batch))
+	for i, p := range batch {
+		reqs[i] = p.req
+	}
+	f := b.store.ApplyAppend(reqs)
+	go func() {
+		res, err := f.Wait()
+		<-b.slots
+		for i, p := range batch {
+			switch {
+			case err != nil:
+				p.done <- pendingResult{err: err}
+			case i >= len(res):
+				p.done <- pendingResult{err: raftstore.ErrBadCommand}
+			default:
+				p.done <- pendingResult{events: res[i].Events, err: res[i].Err}
+			}
+		}
+	}()
+}
+
+func (b *batcher) drain() {
+	for {
+		select {
+		case p := <-b.in:
+			p.done <- pendingResult{err: errShuttingDown}
+		default:
+			return
+		}
+	}
+}

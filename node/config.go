@@ -1,0 +1,109 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Config configures a Node.
+type Config struct {
+	// ID is the node's Raft server id. Required.
+	ID string
+	// DataDir holds events.db (the event log), raft.db and snapshots.
+	DataDir string
+	// HTTPAddr is the HTTP API listen address ("127.0.0.1:0" picks a port).
+	HTTPAddr string
+	// HTTPAdvertise is the HTTP address other nodes and clients use;
+	// default the bound address.
+	HTTPAdvertise string
+	// RaftAddr is the Raft listen address.
+	RaftAddr string
+	// RaftAdvertise is the Raft address peers dial; default the bound one.
+	RaftAdvertise string
+
+	// Bootstrap forms a new single-node cluster if the data dir holds no
+	// Raft state. Never combined with Join.
+	Bootstrap bool
+	// Join lists HTTP addresses of running members to ask to add this
+	// node, used only when the data dir holds no Raft state.
+	Join []string
+
+	// Insecure allows listening on non-loopback addresses without
+	// authentication.
+	Insecure bool
+
+	Logger *slog.Logger
+
+	// Raft tuning; zero takes raftstore's defaults.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+	TrailingLogs       uint64
+
+	// Group commit: a batch is closed after BatchWait (default 1ms) while
+	// earlier entries are in flight, or when it holds BatchMaxEvents
+	// (default 5000) events or BatchMaxBytes (default 4 MiB).
+	BatchWait      time.Duration
+	BatchMaxEvents int
+	BatchMaxBytes  int
+	// BatchInFlight is how many entries the batcher lets Raft commit at
+	// once (default 2): while they commit, the next batch fills.
+	BatchInFlight int
+}
+
+func (c *Config) validate() error {
+	if c.ID == "" {
+		return errors.New("node: ID is required")
+	}
+	if c.DataDir == "" {
+		return errors.New("node: DataDir is required")
+	}
+	if c.HTTPAddr == "" || c.RaftAddr == "" {
+		return errors.New("node: HTTPAddr and RaftAddr are required")
+	}
+	if c.Bootstrap && len(c.Join) > 0 {
+		return errors.New("node: Bootstrap and Join are exclusive")
+	}
+	if !c.Insecure {
+		for _, a := range []string{c.HTTPAddr, c.RaftAddr} {
+			if !IsLoopback(a) {
+				return fmt.Errorf("node: %s is not a loopback address and Herald has no authentication yet; pass --insecure to listen there anyway", a)
+			}
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = time.Millisecond
+	}
+	if c.BatchMaxEvents == 0 {
+		c.BatchMaxEvents = 5000
+	}
+	if c.BatchInFlight == 0 {
+		c.BatchInFlight = 2
+	}
+	if c.BatchMaxBytes == 0 {
+		c.BatchMaxBytes = 4 << 20
+	}
+	return nil
+}
+
+// IsLoopback reports whether a listen address (host:port) binds only to
+// loopback. An empty host or 0.0.0.0 binds every interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/herald-io/herald/httpapi"
+	hlog "github.com/herald-io/herald/log"
+	"github.com/herald-io/herald/raftstore"
+)
+
+// Node is one Herald server: event log, Raft and HTTP API.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	db      *hlog.DB
+	raft    *raftstore.Store
+	batch   *batcher
+	ids     *idGen
+	httpLn  net.Listener
+	httpSrv *http.Server
+	client  *http.Client
+
+	httpAddr string // advertised HTTP address
+
+	leaderMu     sync.Mutex
+	leaderID     string
+	isLeader     bool
+	leaderChange chan struct{} // closed and replaced on every change
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New checks cfg; Open starts the node.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Node{
+		cfg:          cfg,
+		log:          cfg.Logger.With("subsystem", "node", "node", cfg.ID),
+		ids:          newIDGen(),
+		stop:         make(chan struct{}),
+		leaderChange: make(chan struct{}),
+		client:       &http.Client{Timeout: 10 * time.Second},
+	}, nil
+}
+
+// Open opens the data dir, starts Raft and serves HTTP. It returns once
+// both listeners are up; joining a cluster continues in the background.
+func (n *Node) Open() (err error) {
+	defer func() {
+		if err != nil {
+			n.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("node: data dir: %w", err)
+	}
+	n.db, err = hlog.Open(filepath.Join(n.cfg.DataDir, "events.db"), hlog.Options{
+		Logger: n.cfg.Logger.With("subsystem", "log"),
+	})
+	if err != nil {
+		return err
+	}
+
+	n.httpLn, err = net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("node: http listen: %w", err)
+	}
+	n.httpAddr = n.cfg.HTTPAdvertise
+	if n.httpAddr == "" {
+		n.httpAddr = n.httpLn.Addr().String()
+	}
+
+	n.raft, err = raftstore.New(raftstore.Config{
+		ID:                 n.cfg.ID,
+		Dir:                n.cfg.DataDir,
+		Bind:               n.cfg.RaftAddr,
+		Advertise:          n.cfg.RaftAdvertise,
+		DB:                 n.db,
+		Logger:             n.cfg.Logger.With("subsystem", "raft", "node", n.cfg.ID),
+		Bootstrap:          n.cfg.Bootstrap,
+		HeartbeatTimeout:   n.cfg.HeartbeatTimeout,
+		ElectionTimeout:    n.cfg.ElectionTimeout,
+		LeaderLeaseTimeout: n.cfg.LeaderLeaseTimeout,
+		SnapshotThreshold:  n.cfg.SnapshotThreshold,
+		SnapshotInterval:   n.cfg.SnapshotInterval,
+		TrailingLogs:       n.cfg.TrailingLogs,
+		OnLeaderChange:     n.onLeaderChange,
+	})
+	if err != nil {
+		return err
+	}
+	if err := n.raft.Open(); err != nil {
+		n.raft = nil
+		return err
+	}
+	n.batch = newBatcher(n.raft, n.log, n.cfg.BatchWait, n.cfg.BatchMaxEvents, n.cfg.BatchMaxBytes, n.cfg.BatchInFlight)
+	n.batch.start()
+
+	n.httpSrv = &http.Server{
+		Handler:           httpapi.New(n, n.cfg.Logger),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "error", err)
+		}
+	}()
+
+	n.wg.Add(1)
+	go n.registerLoop()
+	n.log.Info("node open", "http", n.httpAddr, "raft", n.raft.Addr(), "data", n.cfg.DataDir)
+	return nil
+}
+
+// Close stops the node without transferring leadership: HTTP first, then
+// the batcher, Raft, and the event log.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		err = n.closeAll()
+		n.log.Info("node closed")
+	})
+	return err
+}
+
+func (n *Node) closeAll() error {
+	var errs []error
+	if n.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := n.httpSrv.Shutdown(ctx); err != nil {
+			n.httpSrv.Close()
+		}
+		cancel()
+	} else if n.httpLn != nil {
+		n.httpLn.Close()
+	}
+	if n.batch != nil {
+		n.batch.close()
+	}
+	if n.raft != nil {
+		if err := n.raft.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.wg.Wait()
+	if n.db != nil {
+		if err := n.db.Close(); err != nil && !errors.Is(err, hlog.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ID returns the node id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// HTTPAddr returns the advertised HTTP address (host:port).
+func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// RaftAddr returns the Raft address.
+func (n *Node) RaftAddr() string { return n.raft.Addr() }
+
+// IsLeader reports whether this node leads now.
+func (n *Node) IsLeader() bool { return n.raft.IsLeader() }
+
+// DB exposes the event log for tests and tools (read-only use).
+func (n *Node) DB() *hlog.DB { return n.db }
+
+// Snapshot forces a Raft snapshot and log truncation.
+func (n *Node) Snapshot() error { return apiError(n.raft.Snapshot()) }
+
+// AppliedIndex is the last Raft index applied to the event log.
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
+func (n *Node) onLeaderChange(isLeader bool, leaderID, _ string) {
+	n.leaderMu.Lock()
+	n.isLeader, n.leaderID = isLeader, leaderID
+	close(n.leaderChange)
+	n.leaderChange = make(chan struct{})
+	n.leaderMu.Unlock()
+}
+
+// WaitLeader blocks until some node is leader (as seen here) or ctx ends.
+func (n *Node) WaitLeader(ctx context.Context) (string, error) {
+	for {
+		n.leaderMu.Lock()
+		id, ch := n.leaderID, n.leaderChange
+		n.leaderMu.Unlock()
+		if id != "" {
+			return id, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}

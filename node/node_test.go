@@ -1,0 +1,398 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-io/herald/httpapi"
+	hlog "github.com/herald-io/herald/log"
+)
+
+func TestSingleNodePublishAndRead(t *testing.T) {
+	cfg := fastConfig("solo", t.TempDir())
+	cfg.Bootstrap = true
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	waitFor(t, 10*time.Second, "ready", func() bool { return n.Ready(context.Background()) == nil })
+
+	code, body := publish(t, n.HTTPAddr(), "shop", `{"type":"store/order/created","data":{"total": 12.50}}`)
+	if code != http.StatusCreated {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	var ev apiEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Seq != 1 || ev.Store != "shop" || ev.Version != "1" || len(ev.ID) != 30 || ev.ID[:4] != "evt_" {
+		t.Fatalf("event = %+v", ev)
+	}
+	if string(ev.Data) != `{"total": 12.50}` {
+		t.Fatalf("data changed: %s", ev.Data)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, ev.Timestamp)
+	if err != nil || time.Since(ts) > time.Minute || ts.Location() != time.UTC {
+		t.Fatalf("timestamp %q: %v", ev.Timestamp, err)
+	}
+	var page struct {
+		Events []apiEvent `json:"events"`
+		Next   uint64     `json:"next"`
+	}
+	if code := getJSON(t, n.url("/v1/stores/shop/events?after=0"), &page); code != 200 || len(page.Events) != 1 || page.Next != 1 {
+		t.Fatalf("read: %d %+v", code, page)
+	}
+	var si storeInfo
+	getJSON(t, n.url("/v1/stores/shop?consistency=linearizable"), &si)
+	if si.LastSeq != 1 || si.HeadHash != ev.Hash {
+		t.Fatalf("store = %+v, event hash %s", si, ev.Hash)
+	}
+}
+
+func TestIdempotentPublishAcrossRequests(t *testing.T) {
+	cfg := fastConfig("solo", t.TempDir())
+	cfg.Bootstrap = true
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+
+	c1, b1 := publish(t, n.HTTPAddr(), "s", `{"type":"t","data":1}`, "Idempotency-Key", "k-1")
+	c2, b2 := publish(t, n.HTTPAddr(), "s", `{"type":"t","data":2}`, "Idempotency-Key", "k-1")
+	if c1 != 201 || c2 != 200 || string(b1) != string(b2) {
+		t.Fatalf("first %d %s, second %d %s", c1, b1, c2, b2)
+	}
+	c3, _ := publish(t, n.HTTPAddr(), "s", `{"id":"order-7","type":"t","data":1}`)
+	c4, _ := publish(t, n.HTTPAddr(), "s", `{"id":"order-7","type":"t","data":1}`)
+	if c3 != 201 || c4 != 200 {
+		t.Fatalf("client id: %d then %d", c3, c4)
+	}
+	if si := localStore(t, n, "s"); si.LastSeq != 2 {
+		t.Fatalf("stored %d events, want 2", si.LastSeq)
+	}
+}
+
+// TestGroupCommitCoalesces publishes concurrently and checks that the
+// batcher packed several requests into one Raft entry: fewer log entries
+// than requests.
+func TestGroupCommitCoalesces(t *testing.T) {
+	cfg := fastConfig("solo", t.TempDir())
+	cfg.Bootstrap = true
+	cfg.BatchWait = 5 * time.Millisecond
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	before := n.AppliedIndex()
+	const clients, each = 32, 20
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				_, err := n.Publish(context.Background(), httpapi.PublishRequest{Store: "gc", Events: []hlog.NewEvent{{Type: "t", Data: []byte(`1`)}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	entries := n.AppliedIndex() - before
+	if si := localStore(t, n, "gc"); si.LastSeq != clients*each {
+		t.Fatalf("stored %d, want %d", si.LastSeq, clients*each)
+	}
+	if entries >= clients*each {
+		t.Fatalf("%d requests used %d raft entries: no group commit", clients*each, entries)
+	}
+	t.Logf("%d requests in %d raft entries", clients*each, entries)
+}
+
+func TestClusterPublishThroughFollowerAndRead(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	var follower *testNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	code, body := publish(t, follower.HTTPAddr(), "plant-1", `{"events":[{"type":"production.order.completed","data":1},{"type":"production.order.started","data":2}]}`)
+	if code != http.StatusCreated {
+		t.Fatalf("publish via follower: %d %s", code, body)
+	}
+	head := waitConverged(t, nodes, "plant-1", 2)
+	if head == "" {
+		t.Fatal("no head hash")
+	}
+	// Default (leader) reads on a follower are served by the leader; a
+	// linearizable read through the follower sees the write.
+	var page struct {
+		Events []apiEvent `json:"events"`
+	}
+	if code := getJSON(t, follower.url("/v1/stores/plant-1/events?consistency=linearizable"), &page); code != 200 || len(page.Events) != 2 {
+		t.Fatalf("linearizable read via follower: %d %+v", code, page)
+	}
+	var ci httpapi.ClusterInfo
+	getJSON(t, follower.url("/v1/cluster"), &ci)
+	if ci.Leader != leader.ID() || len(ci.Nodes) != 3 || ci.LeaderHTTP != leader.HTTPAddr() {
+		t.Fatalf("cluster = %+v", ci)
+	}
+	for _, m := range ci.Nodes {
+		if m.Suffrage != "voter" || m.HTTPAddr == "" || m.RaftAddr == "" {
+			t.Fatalf("member %+v", m)
+		}
+	}
+}
+
+// TestLeaderKillKeepsAckedEvents publishes continuously through every node
+// while the leader is closed without a transfer; every acknowledged event
+// must be on every surviving node, once.
+func TestLeaderKillKeepsAckedEvents(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	publishSome := func(from []*testNode, count int, tag string) {
+		var wg sync.WaitGroup
+		for w, n := range from {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < count; i++ {
+					id := fmt.Sprintf("%s-%d-%d", tag, w, i)
+					// Retry with the same id until acknowledged (a client
+					// riding out the election).
+					deadline := time.Now().Add(15 * time.Second)
+					for {
+						code, _ := publish(t, n.HTTPAddr(), "s", fmt.Sprintf(`{"id":%q,"type":"t","data":%d}`, id, i))
+						if code == 201 || code == 200 {
+							mu.Lock()
+							acked[id] = true
+							mu.Unlock()
+							break
+						}
+						if time.Now().After(deadline) {
+							t.Errorf("%s never acknowledged (last %d)", id, code)
+							return
+						}
+						time.Sleep(20 * time.Millisecond) // client back-off
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	publishSome(nodes, 30, "before")
+	leader.stop()
+	var rest []*testNode
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	publishSome(rest, 30, "after")
+	newLeader := leaderOf(t, rest)
+	if newLeader == leader {
+		t.Fatal("old leader still leads")
+	}
+	total := uint64(len(acked))
+	waitConverged(t, rest, "s", total)
+	for _, n := range rest {
+		for id := range acked {
+			if _, err := n.DB().Get("s", id); err != nil {
+				t.Fatalf("%s lost acknowledged %s: %v", n.ID(), id, err)
+			}
+		}
+	}
+	// The old leader comes back and catches up to the same log.
+	leader.restart()
+	waitConverged(t, nodes, "s", total)
+}
+
+func TestRestartedFollowerCatchesUp(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	var f *testNode
+	for _, n := range nodes {
+		if n != leader {
+			f = n
+			break
+		}
+	}
+	for i := 0; i < 20; i++ {
+		if code, b := publish(t, leader.HTTPAddr(), "s", `{"type":"t","data":1}`); code != 201 {
+			t.Fatalf("%d %s", code, b)
+		}
+	}
+	waitConverged(t, nodes, "s", 20)
+	f.stop()
+	for i := 0; i < 50; i++ {
+		if code, b := publish(t, leader.HTTPAddr(), "s", `{"type":"t","data":2}`); code != 201 {
+			t.Fatalf("%d %s", code, b)
+		}
+	}
+	f.restart()
+	waitConverged(t, nodes, "s", 70)
+	waitFor(t, 10*time.Second, "restarted follower ready", func() bool { return f.Ready(context.Background()) == nil })
+}
+
+// TestSnapshotInstallOnFarBehindNode makes the leader snapshot and
+// truncate its log while a follower is down, so the follower can only
+// catch up by installing the snapshot.
+func TestSnapshotInstallOnFarBehindNode(t *testing.T) {
+	nodes := mustStartCluster(t, 3, func(c *Config) {
+		c.SnapshotThreshold = 64
+		c.TrailingLogs = 16
+		c.SnapshotInterval = time.Hour // only explicit snapshots
+	})
+	leader := leaderOf(t, nodes)
+	var f *testNode
+	for _, n := range nodes {
+		if n != leader {
+			f = n
+			break
+		}
+	}
+	f.stop()
+	for i := 0; i < 200; i++ {
+		if code, b := publish(t, leader.HTTPAddr(), "s", fmt.Sprintf(`{"type":"t","data":%d}`, i)); code != 201 {
+			t.Fatalf("%d %s", code, b)
+		}
+	}
+	if err := leader.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	f.restart()
+	waitConverged(t, nodes, "s", 200)
+	// And it keeps applying new entries after the install.
+	if code, b := publish(t, leader.HTTPAddr(), "s", `{"type":"t","data":"after"}`); code != 201 {
+		t.Fatalf("%d %s", code, b)
+	}
+	waitConverged(t, nodes, "s", 201)
+}
+
+// TestRestartDoesNotDoubleApply restarts a single node several times (with
+// and without a snapshot): Raft replays its log into the FSM on start, and
+// the FSM must skip what the event log already holds.
+func TestRestartDoesNotDoubleApply(t *testing.T) {
+	cfg := fastConfig("solo", t.TempDir())
+	cfg.Bootstrap = true
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	for i := 0; i < 10; i++ {
+		publish(t, n.HTTPAddr(), "s", `{"type":"t","data":1}`)
+	}
+	n.stop()
+	n.restart()
+	waitFor(t, 10*time.Second, "leader after restart", n.IsLeader)
+	waitFor(t, 10*time.Second, "ready", func() bool { return n.Ready(context.Background()) == nil })
+	if si := localStore(t, n, "s"); si.LastSeq != 10 {
+		t.Fatalf("after restart: %d events, want 10", si.LastSeq)
+	}
+	if err := n.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		publish(t, n.HTTPAddr(), "s", `{"type":"t","data":2}`)
+	}
+	n.stop()
+	n.restart()
+	waitFor(t, 10*time.Second, "leader after second restart", n.IsLeader)
+	waitFor(t, 10*time.Second, "ready", func() bool { return n.Ready(context.Background()) == nil })
+	if si := localStore(t, n, "s"); si.LastSeq != 15 {
+		t.Fatalf("after second restart: %d events, want 15", si.LastSeq)
+	}
+	if err := n.DB().VerifyChain("s"); err != nil {
+		t.Fatal(err)
+	}
+	code, b := publish(t, n.HTTPAddr(), "s", `{"type":"t","data":3}`)
+	var ev apiEvent
+	json.Unmarshal(b, &ev)
+	if code != 201 || ev.Seq != 16 {
+		t.Fatalf("publish after restarts: %d seq %d", code, ev.Seq)
+	}
+}
+
+// TestRestoreWhenEventLogLost deletes a follower's events.db: on restart
+// the node restores it from its newest local snapshot (the log is behind
+// it), then catches up from the leader.
+func TestRestoreWhenEventLogLost(t *testing.T) {
+	nodes := mustStartCluster(t, 3, func(c *Config) { c.SnapshotInterval = time.Hour })
+	leader := leaderOf(t, nodes)
+	for i := 0; i < 30; i++ {
+		publish(t, leader.HTTPAddr(), "s", `{"type":"t","data":1}`)
+	}
+	waitConverged(t, nodes, "s", 30)
+	var f *testNode
+	for _, n := range nodes {
+		if n != leader {
+			f = n
+			break
+		}
+	}
+	if err := f.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	f.stop()
+	if err := removeFile(filepath.Join(f.cfg.DataDir, "events.db")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		publish(t, leader.HTTPAddr(), "s", `{"type":"t","data":2}`)
+	}
+	f.restart()
+	waitConverged(t, nodes, "s", 40)
+}
+
+func TestNoLeaderAnswers503(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	var rest []*testNode
+	for _, n := range nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	// Two of three down: the survivor cannot elect a leader.
+	leader.stop()
+	rest[0].stop()
+	waitFor(t, 10*time.Second, "survivor has no leader", func() bool {
+		id, _ := rest[1].raft.Leader()
+		return id == ""
+	})
+	req, _ := http.NewRequest(http.MethodPost, rest[1].url("/v1/stores/s/events"), stringsReader(`{"type":"t","data":1}`))
+	resp, err := httpc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d retry-after %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if code := getJSON(t, rest[1].url("/readyz"), nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz = %d", code)
+	}
+	if code := getJSON(t, rest[1].url("/healthz"), nil); code != http.StatusOK {
+		t.Fatalf("healthz = %d", code)
+	}
+}
+
+func TestRefusesNonLoopbackWithoutInsecure(t *testing.T) {
+	cfg := fastConfig("x", t.TempDir())
+	cfg.HTTPAddr = "0.0.0.0:0"
+	if _, err := New(cfg); err == nil {
+		t.Fatal("accepted 0.0.0.0 without Insecure")
+	}
+	cfg.Insecure = true
+	if _, err := New(cfg); err != nil {
+		t.Fatalf("with Insecure: %v", err)
+	}
+	if !IsLoopback("[::1]:80") || !IsLoopback("localhost:1") || IsLoopback(":8080") || IsLoopback("10.0.0.1:1") {
+		t.Fatal("IsLoopback wrong")
+	}
+}

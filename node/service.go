@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/herald-io/herald/httpapi"
+	hlog "github.com/herald-io/herald/log"
+	"github.com/herald-io/herald/raftstore"
+)
+
+var _ httpapi.Service = (*Node)(nil)
+
+// Publish assigns ids (when the client gave none), the default version and
+// the acceptance timestamp, validates, and commits through the group
+// commit. Only the leader accepts writes; on a follower it returns an error
+// wrapping httpapi.ErrNotLeader and the API forwards the request.
+func (n *Node) Publish(ctx context.Context, req httpapi.PublishRequest) ([]hlog.Appended, error) {
+	if !n.raft.IsLeader() {
+		return nil, apiError(raftstore.ErrNotLeader)
+	}
+	now := time.Now().UTC()
+	evs := make([]hlog.NewEvent, len(req.Events))
+	for i, e := range req.Events {
+		if e.ID == "" {
+			e.ID = n.ids.next(now)
+		}
+		if e.Version == "" {
+			e.Version = "1"
+		}
+		e.Timestamp = now.UnixNano()
+		evs[i] = e
+	}
+	if err := hlog.ValidateAppend(req.Store, evs); err != nil {
+		return nil, err
+	}
+	res, err := n.batch.submit(ctx, raftstore.AppendRequest{Store: req.Store, Events: evs})
+	return res, apiError(err)
+}
+
+// checkRead enforces a read's consistency level before a local read.
+func (n *Node) checkRead(ctx context.Context, c httpapi.Consistency) error {
+	switch c {
+	case httpapi.Local:
+		return nil
+	case httpapi.Linearizable:
+		return apiError(n.raft.ReadIndex(ctx))
+	default: // leader
+		if !n.raft.IsLeader() {
+			return apiError(raftstore.ErrNotLeader)
+		}
+		return nil
+	}
+}
+
+// Read returns events after req.Options.After, long-polling up to req.Wait
+// for the first match.
+func (n *Node) Read(ctx context.Context, req httpapi.ReadRequest) ([]hlog.Event, uint64, error) {
+	if err := n.checkRead(ctx, req.Consistency); err != nil {
+		return nil, 0, err
+	}
+	var deadline <-chan time.Time
+	if req.Wait > 0 {
+		t := time.NewTimer(req.Wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	opts := req.Options
+	for {
+		changed := n.db.Changed() // taken before the read: no missed wake-up
+		evs, next, err := n.db.Read(req.Store, opts)
+		if err != nil || len(evs) > 0 || deadline == nil {
+			return evs, next, err
+		}
+		opts.After = next // a type filter may have skipped records
+		select {
+		case <-changed:
+		case <-deadline:
+			return nil, next, nil
+		case <-ctx.Done():
+			return nil, next, nil
+		case <-n.stop:
+			return nil, next, nil
+		}
+	}
+}
+
+// Get returns one event by id.
+func (n *Node) Get(ctx context.Context, store, id string, c httpapi.Consistency) (hlog.Event, error) {
+	if err := n.checkRead(ctx, c); err != nil {
+		return hlog.Event{}, err
+	}
+	return n.db.Get(store, id)
+}
+
+// Store returns a store's summary.
+func (n *Node) Store(ctx context.Context, name string, c httpapi.Consistency) (hlog.StoreInfo, error) {
+	if err := n.checkRead(ctx, c); err != nil {
+		return hlog.StoreInfo{}, err
+	}
+	return n.db.Store(name)
+}
+
+// Stores lists every store.
+func (n *Node) Stores(ctx context.Context, c httpapi.Consistency) ([]hlog.StoreInfo, error) {
+	if err := n.checkRead(ctx, c); err != nil {
+		return nil, err
+	}
+	return n.db.Stores()
+}
+
+// Ready is nil when a leader is known and this node has applied all it
+// knows to be committed.
+func (n *Node) Ready(ctx context.Context) error {
+	id, _ := n.raft.Leader()
+	if id == "" {
+		return fmt.Errorf("%w: no leader known", httpapi.ErrNoLeader)
+	}
+	commit, applied := n.raft.CommitIndex(), n.raft.AppliedIndex()
+	if applied < commit {
+		return fmt.Errorf("%w: catching up: applied %d of %d", httpapi.ErrUnavailable, applied, commit)
+	}
+	return nil
+}

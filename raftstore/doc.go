@@ -1,0 +1,10 @@
+// Package raftstore is everything Herald does with hashicorp/raft: the FSM
+// (a thin adapter over a command processor that decodes versioned binary
+// commands and applies them to the event log), Raft's log and stable store
+// (raft-boltdb/v2), file snapshots that carry the event log's bbolt file,
+// and the TCP transport.
+//
+// Nothing above this package imports raft: its errors are translated into
+// this package's sentinels (ErrNotLeader, ErrLeadershipLost, ...). See
+// DESIGN.md.
+package raftstore

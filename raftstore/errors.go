@@ -1,0 +1,46 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
+
+// Sentinel errors. Nothing above this package sees raft's own errors.
+var (
+	// ErrNotLeader means this node is not the leader; the write was not
+	// taken. The caller may forward it to the leader.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrLeadershipLost means leadership was lost while the entry was in
+	// flight: it may or may not be committed. Retry with the same ids.
+	ErrLeadershipLost = errors.New("leadership lost while committing")
+	// ErrShutdown means the store is closed.
+	ErrShutdown = errors.New("raft store is shut down")
+	// ErrTimeout means the operation did not finish in time.
+	ErrTimeout = errors.New("raft operation timed out")
+	// ErrBadCommand means a command could not be decoded; it is a bug or
+	// a version mismatch, never a client error.
+	ErrBadCommand = errors.New("bad raft command")
+	// ErrNotFound means a server id is not in the configuration.
+	ErrNotFound = errors.New("server not found")
+)
+
+// translate maps raft's errors onto this package's sentinels, keeping the
+// original text.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
+		return fmt.Errorf("%w: %v", ErrLeadershipLost, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: %v", ErrShutdown, err)
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %v", ErrTimeout, err)
+	}
+	return err
+}

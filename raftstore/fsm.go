@@ -1,0 +1,188 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+	"github.com/herald-io/herald/internal/wire"
+	hlog "github.com/herald-io/herald/log"
+)
+
+// fsm is the thin adapter between raft and the command processor: it opens
+// one log transaction per batch of entries, skips entries the log already
+// holds (the log is durable; appends are not idempotent), applies the rest
+// and records the last index in the same transaction.
+type fsm struct {
+	db  *hlog.DB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	applied uint64        // last index applied (or skipped as already applied)
+	waitCh  chan struct{} // closed and replaced after every batch
+}
+
+func newFSM(db *hlog.DB, logger *slog.Logger) (*fsm, error) {
+	idx, _, err := db.Applied()
+	if err != nil {
+		return nil, err
+	}
+	return &fsm{db: db, log: logger, applied: idx, waitCh: make(chan struct{})}, nil
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+// Apply applies a single entry; raft calls ApplyBatch instead, since fsm
+// implements BatchingFSM.
+func (f *fsm) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies committed entries in one bbolt transaction.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	var last *raft.Log
+	err := f.db.Update(func(tx *hlog.Tx) error {
+		applied, _ := tx.Applied()
+		for i, l := range logs {
+			if l.Index <= applied {
+				continue // already in the durable log: a replay after restart
+			}
+			last = l
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			res, err := applyCommand(tx, l.Data)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", l.Index, err)
+			}
+			out[i] = res
+		}
+		if last == nil {
+			return nil
+		}
+		return tx.SetApplied(last.Index, last.Term)
+	})
+	if err != nil {
+		// The state machine cannot skip an entry and stay identical to its
+		// peers; stop here and let a restart replay from the durable index.
+		f.log.Error("FSM apply failed; stopping to keep replicas identical", "error", err)
+		panic(fmt.Sprintf("raftstore: FSM apply failed: %v", err))
+	}
+	f.advance(logs[len(logs)-1].Index)
+	return out
+}
+
+func (f *fsm) advance(idx uint64) {
+	f.mu.Lock()
+	if idx > f.applied {
+		f.applied = idx
+	}
+	close(f.waitCh)
+	f.waitCh = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// appliedIndex returns the last applied index and a channel closed at the
+// next advance.
+func (f *fsm) appliedIndex() (uint64, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied, f.waitCh
+}
+
+// applyCommand is the command processor. It returns a fatal error only for
+// storage failures or undecodable commands; a client-level problem is part
+// of the result.
+func applyCommand(tx *hlog.Tx, data []byte) (interface{}, error) {
+	if len(data) < 2 {
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadCommand, len(data))
+	}
+	if data[0] != cmdVersion1 {
+		return nil, fmt.Errorf("%w: unknown version %d", ErrBadCommand, data[0])
+	}
+	r := wire.NewReader(data[2:])
+	switch cmdType(data[1]) {
+	case cmdAppend:
+		reqs, err := decodeAppend(r)
+		if err != nil {
+			return nil, err
+		}
+		results := make([]AppendResult, len(reqs))
+		for i, req := range reqs {
+			evs, err := tx.Append(req.Store, req.Events)
+			if err != nil {
+				if errors.Is(err, hlog.ErrInvalidStore) || errors.Is(err, hlog.ErrInvalidEvent) {
+					results[i].Err = err
+					continue
+				}
+				return nil, err
+			}
+			results[i].Events = evs
+		}
+		return results, nil
+	case cmdSetNode:
+		n := hlog.NodeMeta{ID: r.String(), RaftAddr: r.String(), HTTPAddr: r.String()}
+		if r.Err() != nil {
+			return nil, fmt.Errorf("%w: set node: %v", ErrBadCommand, r.Err())
+		}
+		return nil, tx.SetNode(n)
+	case cmdDeleteNode:
+		id := r.String()
+		if r.Err() != nil {
+			return nil, fmt.Errorf("%w: delete node: %v", ErrBadCommand, r.Err())
+		}
+		return nil, tx.DeleteNode(id)
+	}
+	return nil, fmt.Errorf("%w: unknown type %d", ErrBadCommand, data[1])
+}
+
+// Snapshot captures the log at the current applied index: a read
+// transaction is begun here, on the FSM goroutine, and streamed by Persist
+// while applies continue.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	s, err := f.db.BeginSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{snap: s, log: f.log}, nil
+}
+
+// Restore replaces the whole log with a snapshot's bbolt file, atomically.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.db.Replace(rc); err != nil {
+		return err
+	}
+	idx, _, err := f.db.Applied()
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.applied = idx
+	close(f.waitCh)
+	f.waitCh = make(chan struct{})
+	f.mu.Unlock()
+	f.log.Info("restored from snapshot", "applied_index", idx)
+	return nil
+}
+
+type fsmSnapshot struct {
+	snap *hlog.Snapshot
+	log  *slog.Logger
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	n, err := s.snap.WriteTo(sink)
+	if err != nil {
+		sink.Cancel()
+		return fmt.Errorf("snapshot persist: %w", err)
+	}
+	s.log.Debug("snapshot persisted", "bytes", n)
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { s.snap.Close() }

@@ -1,0 +1,169 @@
+package raftstore
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	hlog "github.com/herald-io/herald/log"
+	"log/slog"
+)
+
+func mustDB(t *testing.T) *hlog.DB {
+	t.Helper()
+	d, err := hlog.Open(filepath.Join(t.TempDir(), "events.db"), hlog.Options{InitialMmapSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Check(); err != nil && !errors.Is(err, hlog.ErrClosed) {
+			t.Errorf("check: %v", err)
+		}
+		d.Close()
+	})
+	return d
+}
+
+func mustFSM(t *testing.T, d *hlog.DB) *fsm {
+	t.Helper()
+	f, err := newFSM(d, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func appendEntry(index uint64, store string, ids ...string) *raft.Log {
+	var evs []hlog.NewEvent
+	for _, id := range ids {
+		evs = append(evs, hlog.NewEvent{ID: id, Type: "t", Version: "1", Timestamp: 1, Data: []byte(`{}`)})
+	}
+	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: EncodeAppend([]AppendRequest{{Store: store, Events: evs}})}
+}
+
+func TestCommandRoundTrip(t *testing.T) {
+	reqs := []AppendRequest{
+		{Store: "a", Events: []hlog.NewEvent{{ID: "1", Type: "x/y", Version: "2", Timestamp: 99, Data: []byte(`{"k": 1}`), IdempotencyKey: "key"}}},
+		{Store: "b", Events: []hlog.NewEvent{{ID: "2", Type: "z", Version: "1", Timestamp: 100, Data: []byte(`[]`)}, {ID: "3", Type: "z", Version: "1", Timestamp: 100, Data: []byte(`null`)}}},
+	}
+	b := EncodeAppend(reqs)
+	if b[0] != cmdVersion1 || cmdType(b[1]) != cmdAppend {
+		t.Fatalf("header %v", b[:2])
+	}
+	got, err := decodeAppend(wireReader(b[2:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Events[0].IdempotencyKey != "key" || string(got[0].Events[0].Data) != `{"k": 1}` ||
+		got[1].Store != "b" || len(got[1].Events) != 2 || got[1].Events[1].Timestamp != 100 {
+		t.Fatalf("round trip = %+v", got)
+	}
+	// Every truncation is an error, never a panic.
+	for i := 2; i < len(b); i++ {
+		if _, err := decodeAppend(wireReader(b[2:i])); err == nil {
+			t.Fatalf("truncated at %d decoded without error", i)
+		}
+	}
+}
+
+func TestFSMBatchAndSkipApplied(t *testing.T) {
+	d := mustDB(t)
+	f := mustFSM(t, d)
+	res := f.ApplyBatch([]*raft.Log{
+		appendEntry(1, "s", "a"),
+		{Index: 2, Term: 1, Type: raft.LogConfiguration},
+		appendEntry(3, "s", "b", "c"),
+	})
+	r3 := res[2].([]AppendResult)
+	if r3[0].Err != nil || r3[0].Events[1].Event.Seq != 3 {
+		t.Fatalf("results = %+v", r3)
+	}
+	if idx, _, _ := d.Applied(); idx != 3 {
+		t.Fatalf("applied = %d", idx)
+	}
+	// A replay after restart (raft re-delivers entries from its last
+	// snapshot) must not append again.
+	f2 := mustFSM(t, d)
+	f2.ApplyBatch([]*raft.Log{appendEntry(1, "s", "x"), appendEntry(3, "s", "y"), appendEntry(4, "s", "d")})
+	si, _ := d.Store("s")
+	if si.LastSeq != 4 {
+		t.Fatalf("last seq %d after replay, want 4 (only entry 4 is new)", si.LastSeq)
+	}
+	if _, err := d.Get("s", "x"); !errors.Is(err, hlog.ErrEventNotFound) {
+		t.Fatal("replayed entry 1 was applied twice")
+	}
+	if i, _ := f2.appliedIndex(); i != 4 {
+		t.Fatalf("fsm applied %d", i)
+	}
+}
+
+func TestFSMInvalidRequestIsAResultNotAFailure(t *testing.T) {
+	d := mustDB(t)
+	f := mustFSM(t, d)
+	bad := &raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: EncodeAppend([]AppendRequest{
+		{Store: "s", Events: []hlog.NewEvent{{ID: "ok", Type: "t", Version: "1", Timestamp: 1, Data: []byte(`1`)}}},
+		{Store: "BAD", Events: []hlog.NewEvent{{ID: "x", Type: "t", Version: "1", Timestamp: 1, Data: []byte(`1`)}}},
+	})}
+	res := f.ApplyBatch([]*raft.Log{bad})[0].([]AppendResult)
+	if res[0].Err != nil || !errors.Is(res[1].Err, hlog.ErrInvalidStore) {
+		t.Fatalf("results = %+v", res)
+	}
+	if idx, _, _ := d.Applied(); idx != 1 {
+		t.Fatalf("applied = %d", idx)
+	}
+}
+
+func TestFSMSnapshotRestore(t *testing.T) {
+	src := mustDB(t)
+	f := mustFSM(t, src)
+	f.ApplyBatch([]*raft.Log{appendEntry(1, "s", "a", "b")})
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ApplyBatch([]*raft.Log{appendEntry(2, "s", "c")}) // after the snapshot point
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+
+	dst := mustDB(t)
+	g := mustFSM(t, dst)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	si, _ := dst.Store("s")
+	if si.LastSeq != 2 {
+		t.Fatalf("restored last seq %d, want 2", si.LastSeq)
+	}
+	if i, _ := g.appliedIndex(); i != 1 {
+		t.Fatalf("restored applied index %d, want 1", i)
+	}
+}
+
+func TestUnknownCommandIsFatal(t *testing.T) {
+	d := mustDB(t)
+	f := mustFSM(t, d)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("an undecodable command was skipped instead of stopping the FSM")
+		}
+		if idx, _, _ := d.Applied(); idx != 0 {
+			t.Fatalf("applied index moved to %d", idx)
+		}
+	}()
+	f.ApplyBatch([]*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte{9, 9}}})
+}
+
+type memSink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (m *memSink) ID() string    { return "mem" }
+func (m *memSink) Cancel() error { m.cancelled = true; return nil }
+func (m *memSink) Close() error  { return nil }

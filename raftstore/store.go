@@ -1,0 +1,480 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	hlog "github.com/herald-io/herald/log"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Config configures a Store. Zero durations and sizes take the defaults
+// documented on each field.
+type Config struct {
+	ID        string   // this node's Raft server id (required)
+	Dir       string   // raft.db and snapshots/ live here (required)
+	Bind      string   // Raft TCP listen address, e.g. 127.0.0.1:8081 (required)
+	Advertise string   // address peers dial; default the bound address
+	DB        *hlog.DB // the FSM's state (required; owned by the caller)
+	Logger    *slog.Logger
+
+	// Bootstrap forms a new cluster of one when the node has no Raft
+	// state yet. It is ignored when state exists.
+	Bootstrap bool
+
+	HeartbeatTimeout   time.Duration // default 500ms
+	ElectionTimeout    time.Duration // default 500ms
+	LeaderLeaseTimeout time.Duration // default 250ms
+	CommitTimeout      time.Duration // default 10ms
+	MaxAppendEntries   int           // default 256
+	SnapshotThreshold  uint64        // entries between snapshots, default 8192
+	SnapshotInterval   time.Duration // how often to check, default 30s
+	TrailingLogs       uint64        // entries kept after a snapshot, default 10240
+	ApplyTimeout       time.Duration // enqueue timeout for writes, default 5s
+
+	// OnLeaderChange, if set, is called (from one goroutine, in order)
+	// whenever this node's view of the leader changes.
+	OnLeaderChange func(isLeader bool, leaderID, leaderAddr string)
+}
+
+// Server is one member of the Raft configuration.
+type Server struct {
+	ID       string
+	Addr     string
+	Suffrage string // "voter", "nonvoter", "staging"
+}
+
+// Store is Herald's Raft-replicated state machine: hashicorp/raft over
+// TCP, raft-boltdb for Raft's log and stable store, file snapshots that
+// carry the bbolt event log, and the FSM that applies commands to it.
+type Store struct {
+	cfg Config
+	log *slog.Logger
+
+	fsm      *fsm
+	raft     *raft.Raft
+	trans    *raft.NetworkTransport
+	boltLogs *raftboltdb.BoltStore
+	observer *raft.Observer
+	obsCh    chan raft.Observation
+	done     chan struct{}
+	wg       sync.WaitGroup
+
+	readMu    sync.Mutex
+	readyTerm uint64 // term in which this leader's barrier completed
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New checks cfg and fills in defaults; Open starts the node.
+func New(cfg Config) (*Store, error) {
+	if cfg.ID == "" || cfg.Dir == "" || cfg.Bind == "" || cfg.DB == nil {
+		return nil, errors.New("raftstore: ID, Dir, Bind and DB are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.HeartbeatTimeout, 500*time.Millisecond)
+	def(&cfg.ElectionTimeout, 500*time.Millisecond)
+	def(&cfg.LeaderLeaseTimeout, 250*time.Millisecond)
+	def(&cfg.CommitTimeout, 10*time.Millisecond)
+	def(&cfg.SnapshotInterval, 30*time.Second)
+	def(&cfg.ApplyTimeout, 5*time.Second)
+	if cfg.MaxAppendEntries == 0 {
+		cfg.MaxAppendEntries = 256
+	}
+	if cfg.SnapshotThreshold == 0 {
+		cfg.SnapshotThreshold = 8192
+	}
+	if cfg.TrailingLogs == 0 {
+		cfg.TrailingLogs = 10240
+	}
+	return &Store{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}, nil
+}
+
+// Open opens Raft's stores, restores the event log from the newest
+// snapshot if (and only if) the log is behind it, starts the transport and
+// Raft, and bootstraps when asked and no state exists.
+func (s *Store) Open() (err error) {
+	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.closeResources()
+		}
+	}()
+	s.fsm, err = newFSM(s.cfg.DB, s.log)
+	if err != nil {
+		return err
+	}
+	s.boltLogs, err = raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(s.cfg.Dir, "raft.db"),
+		BoltOptions: &bolt.Options{
+			Timeout:        5 * time.Second,
+			NoFreelistSync: true,
+			FreelistType:   bolt.FreelistMapType,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("raftstore: open raft.db: %w", err)
+	}
+	logs, err := raft.NewLogCache(4096, s.boltLogs)
+	if err != nil {
+		return err
+	}
+	hcl := newHCLogger(s.log, "raft")
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, 2, hcl)
+	if err != nil {
+		return fmt.Errorf("raftstore: snapshots: %w", err)
+	}
+	if err := s.restoreIfBehind(snaps); err != nil {
+		return err
+	}
+
+	var adv net.Addr
+	if s.cfg.Advertise != "" {
+		adv, err = net.ResolveTCPAddr("tcp", s.cfg.Advertise)
+		if err != nil {
+			return fmt.Errorf("raftstore: advertise address: %w", err)
+		}
+	}
+	s.trans, err = raft.NewTCPTransportWithLogger(s.cfg.Bind, adv, 5, 10*time.Second, hcl)
+	if err != nil {
+		return fmt.Errorf("raftstore: transport on %s: %w", s.cfg.Bind, err)
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.ID)
+	rc.Logger = hcl
+	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = s.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = s.cfg.CommitTimeout
+	rc.MaxAppendEntries = s.cfg.MaxAppendEntries
+	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.TrailingLogs = s.cfg.TrailingLogs
+	rc.BatchApplyCh = true
+	// The event log is durable and knows its applied index; restoring the
+	// snapshot on every start would throw that away (restoreIfBehind
+	// covers the case where the log is behind).
+	rc.NoSnapshotRestoreOnStart = true
+
+	hasState, err := raft.HasExistingState(logs, s.boltLogs, snaps)
+	if err != nil {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.boltLogs, snaps, s.trans)
+	if err != nil {
+		return fmt.Errorf("raftstore: start raft: %w", err)
+	}
+	if s.cfg.Bootstrap && !hasState {
+		f := s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			ID: rc.LocalID, Address: s.trans.LocalAddr(), Suffrage: raft.Voter,
+		}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("raftstore: bootstrap: %w", err)
+		}
+		s.log.Info("bootstrapped new cluster", "id", s.cfg.ID, "addr", s.trans.LocalAddr())
+	}
+
+	s.obsCh = make(chan raft.Observation, 256)
+	s.observer = raft.NewObserver(s.obsCh, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.RaftState:
+			return true
+		}
+		return false
+	})
+	s.raft.RegisterObserver(s.observer)
+	s.wg.Add(1)
+	go s.observe()
+	return nil
+}
+
+// restoreIfBehind installs the newest snapshot into the event log when the
+// log's applied index is older than the snapshot (e.g. the log file was
+// lost). When the log is at or past the snapshot it is left alone.
+func (s *Store) restoreIfBehind(snaps *raft.FileSnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	meta := list[0]
+	applied, _ := s.fsm.appliedIndex()
+	if applied >= meta.Index {
+		return nil
+	}
+	s.log.Warn("event log is behind the newest snapshot; restoring", "applied", applied, "snapshot_index", meta.Index)
+	_, rc, err := snaps.Open(meta.ID)
+	if err != nil {
+		return fmt.Errorf("raftstore: open snapshot %s: %w", meta.ID, err)
+	}
+	return s.fsm.Restore(rc)
+}
+
+func (s *Store) observe() {
+	defer s.wg.Done()
+	lastLeader, lastIs := "", false
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.obsCh:
+		}
+		addr, id := s.raft.LeaderWithID()
+		is := s.raft.State() == raft.Leader
+		if string(id) == lastLeader && is == lastIs {
+			continue
+		}
+		lastLeader, lastIs = string(id), is
+		s.log.Info("leader changed", "leader", id, "leader_addr", addr, "is_leader", is)
+		if s.cfg.OnLeaderChange != nil {
+			s.cfg.OnLeaderChange(is, string(id), string(addr))
+		}
+	}
+}
+
+// Close shuts Raft down without transferring leadership and closes Raft's
+// stores. The event log stays open (its owner closes it).
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		if s.raft != nil {
+			s.raft.DeregisterObserver(s.observer)
+			if err := s.raft.Shutdown().Error(); err != nil {
+				s.closeErr = err
+			}
+		}
+		s.wg.Wait()
+		s.closeResources()
+	})
+	return s.closeErr
+}
+
+func (s *Store) closeResources() {
+	if s.trans != nil {
+		s.trans.Close()
+	}
+	if s.boltLogs != nil {
+		s.boltLogs.Close()
+	}
+}
+
+// Addr returns the Raft address peers dial.
+func (s *Store) Addr() string { return string(s.trans.LocalAddr()) }
+
+// ID returns this node's server id.
+func (s *Store) ID() string { return s.cfg.ID }
+
+// IsLeader reports whether this node is the leader now.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// State returns "leader", "follower", "candidate" or "shutdown".
+func (s *Store) State() string { return strings.ToLower(s.raft.State().String()) }
+
+// Leader returns the current leader's id and Raft address, empty if none.
+func (s *Store) Leader() (id, addr string) {
+	a, i := s.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// CommitIndex is the highest index this node knows to be committed.
+func (s *Store) CommitIndex() uint64 { return s.raft.CommitIndex() }
+
+// AppliedIndex is the highest index raft has applied (including entries
+// that never reach the FSM, such as no-ops and barriers).
+func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+
+// LastContact is when this follower last heard from the leader.
+func (s *Store) LastContact() time.Time { return s.raft.LastContact() }
+
+// Future is a pending write.
+type Future struct {
+	f   raft.ApplyFuture
+	err error
+}
+
+// ApplyAppend submits append requests as one Raft entry. It returns at
+// once; Wait blocks until the entry is applied on this node.
+func (s *Store) ApplyAppend(reqs []AppendRequest) *Future {
+	if s.raft.State() != raft.Leader {
+		return &Future{err: ErrNotLeader}
+	}
+	return &Future{f: s.raft.Apply(EncodeAppend(reqs), s.cfg.ApplyTimeout)}
+}
+
+// Wait returns one AppendResult per request, in order.
+func (f *Future) Wait() ([]AppendResult, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	if err := f.f.Error(); err != nil {
+		return nil, translate(err)
+	}
+	res, ok := f.f.Response().([]AppendResult)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected response %T", ErrBadCommand, f.f.Response())
+	}
+	return res, nil
+}
+
+func (s *Store) applyWait(cmd []byte) error {
+	if s.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	f := s.raft.Apply(cmd, s.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		return translate(err)
+	}
+	if err, ok := f.Response().(error); ok {
+		return err
+	}
+	return nil
+}
+
+// SetNode records a node's HTTP address in the replicated state.
+func (s *Store) SetNode(n hlog.NodeMeta) error { return s.applyWait(encodeSetNode(n)) }
+
+// AddVoter adds (or, for a known id with a new address, updates) a voting
+// member. Adding a member already present with the same address is a
+// no-op.
+func (s *Store) AddVoter(id, addr string, timeout time.Duration) error {
+	if s.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	servers, err := s.Servers()
+	if err != nil {
+		return err
+	}
+	for _, sv := range servers {
+		if sv.ID == id && sv.Addr == addr && sv.Suffrage == "voter" {
+			return nil
+		}
+		if sv.Addr == addr && sv.ID != id {
+			// The address now belongs to another id: drop the old one.
+			if err := translate(s.raft.RemoveServer(raft.ServerID(sv.ID), 0, timeout).Error()); err != nil {
+				return err
+			}
+		}
+	}
+	return translate(s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout).Error())
+}
+
+// RemoveServer removes a member and forgets its metadata.
+func (s *Store) RemoveServer(id string, timeout time.Duration) error {
+	if s.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	servers, err := s.Servers()
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, sv := range servers {
+		found = found || sv.ID == id
+	}
+	if !found {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err := translate(s.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error()); err != nil {
+		return err
+	}
+	return s.applyWait(encodeDeleteNode(id))
+}
+
+// Servers returns the latest Raft configuration.
+func (s *Store) Servers() ([]Server, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, translate(err)
+	}
+	var out []Server
+	for _, sv := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(sv.ID), Addr: string(sv.Address), Suffrage: strings.ToLower(sv.Suffrage.String())})
+	}
+	return out, nil
+}
+
+// Barrier waits until every entry before it is applied on this leader.
+func (s *Store) Barrier(timeout time.Duration) error {
+	return translate(s.raft.Barrier(timeout).Error())
+}
+
+// WaitApplied blocks until raft has applied index idx. No-op and barrier
+// entries advance raft's applied index without reaching the FSM, so it
+// wakes on every FSM batch and also re-checks every millisecond.
+func (s *Store) WaitApplied(ctx context.Context, idx uint64) error {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		_, ch := s.fsm.appliedIndex()
+		applied := s.raft.AppliedIndex()
+		if applied >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for index %d (applied %d): %v", ErrTimeout, idx, applied, ctx.Err())
+		case <-s.done:
+			return ErrShutdown
+		}
+	}
+}
+
+// ReadIndex makes a following local read linearizable: it records the
+// commit index, confirms leadership with a quorum (VerifyLeader) and waits
+// until the log has applied that index. A leader new in its term first
+// commits a barrier, so its commit index covers every earlier term.
+func (s *Store) ReadIndex(ctx context.Context) error {
+	if s.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	term := s.raft.CurrentTerm()
+	s.readMu.Lock()
+	ready := s.readyTerm == term
+	s.readMu.Unlock()
+	if !ready {
+		if err := s.Barrier(s.cfg.ApplyTimeout); err != nil {
+			return err
+		}
+		s.readMu.Lock()
+		s.readyTerm = term
+		s.readMu.Unlock()
+	}
+	idx := s.raft.CommitIndex()
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		return translate(err)
+	}
+	return s.WaitApplied(ctx, idx)
+}
+
+// Snapshot asks Raft to take a snapshot now (and truncate its log).
+func (s *Store) Snapshot() error {
+	err := s.raft.Snapshot().Error()
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	return translate(err)
+}
+
+// Stats returns raft's counters (for /v1/cluster and debugging).
+func (s *Store) Stats() map[string]string { return s.raft.Stats() }
