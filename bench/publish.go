@@ -147,7 +147,9 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 	client := NewHTTPClient(cfg.Clients)
 	defer client.CloseIdleConnections()
 
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	// runCtx ends the run: no request starts after it. Requests already
+	// sent finish under ctx, so every acknowledged event is counted.
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 
 	// With a fixed rate, a scheduler hands out due times; latency counts
@@ -165,13 +167,13 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 				if d := time.Until(at); d > 0 {
 					select {
 					case <-time.After(d):
-					case <-ctx.Done():
+					case <-runCtx.Done():
 						return
 					}
 				}
 				select {
 				case due <- at:
-				case <-ctx.Done():
+				case <-runCtx.Done():
 					return
 				}
 			}
@@ -206,14 +208,14 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 					}
 					sent = at
 				} else {
-					if ctx.Err() != nil {
+					if runCtx.Err() != nil {
 						return
 					}
 					sent = time.Now()
 				}
 				err := post(ctx, client, url, body)
-				if ctx.Err() != nil && err != nil {
-					return // the run ended mid-request: not the server's fault
+				if ctx.Err() != nil {
+					return // interrupted
 				}
 				requests.Add(1)
 				if err != nil {
