@@ -78,46 +78,29 @@ func (p Pattern) String() string { return p.src }
 
 // Match reports whether eventType matches. It does not allocate.
 func (p Pattern) Match(eventType string) bool {
-	rest := eventType
 	n := len(p.segs)
 	if p.tail {
 		n--
 	}
+	rest := eventType
 	for i := 0; i < n; i++ {
-		if i > 0 || rest == "" && i == 0 && eventType == "" {
-			if i > 0 {
-				if rest == "" {
-					return false
-				}
-				rest = rest[1:] // past the separator
-			}
-		}
 		j := strings.IndexAny(rest, "./")
 		seg := rest
 		if j >= 0 {
-			seg = rest[:j]
+			seg, rest = rest[:j], rest[j+1:]
 		}
 		if p.segs[i] != "*" && p.segs[i] != seg {
 			return false
 		}
 		if j < 0 {
-			rest = ""
-			if i < n-1 || p.tail {
-				return false
-			}
-			return true
+			// The type has no more segments: a match only if the pattern
+			// has none either ("**" needs at least one).
+			return i == n-1 && !p.tail
 		}
-		rest = rest[j:]
 	}
-	if p.tail {
-		// One or more segments must remain: the remainder starts with a
-		// separator (or, for a bare "**", is the whole non-empty type).
-		if n == 0 {
-			return eventType != ""
-		}
-		return len(rest) > 0
-	}
-	return rest == ""
+	// Every literal segment matched and a separator follows: the rest
+	// holds one or more segments, which only "**" accepts.
+	return p.tail
 }
 
 // MatchAny reports whether t matches any of ps; an empty ps matches
