@@ -91,14 +91,17 @@ func appendString(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
-// checkJSONContentType accepts an empty Content-Type or application/json.
+// checkJSONContentType accepts no Content-Type, application/json (and
+// any +json type), and application/x-www-form-urlencoded, which is what
+// `curl -d` sends unless told otherwise; the body is parsed as JSON either
+// way. Anything else (text/plain, multipart/form-data, ...) is refused.
 func checkJSONContentType(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return nil
 	}
 	mt := strings.TrimSpace(strings.ToLower(strings.SplitN(ct, ";", 2)[0]))
-	if mt == "application/json" {
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "application/x-www-form-urlencoded" {
 		return nil
 	}
 	return &requestError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: fmt.Sprintf("Content-Type %q: send application/json", ct)}

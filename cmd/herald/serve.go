@@ -68,7 +68,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := n.Open(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "herald %s: node %s serving http://%s (raft %s, data %s)\n", Version, id, n.HTTPAddr(), n.RaftAddr(), *data)
+	fmt.Fprintf(stdout, "herald (version %s): node %s serving http://%s (raft %s, data %s)\n", Version, id, n.HTTPAddr(), n.RaftAddr(), *data)
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return n.Close()
