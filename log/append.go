@@ -84,8 +84,14 @@ func seqKey(seq uint64) []byte {
 	return k[:]
 }
 
-// ValidateAppend checks a whole append request without touching the log.
+// ValidateAppend checks a whole append request without touching the log,
+// including that every event's data is valid JSON. Run it before
+// proposing an append.
 func ValidateAppend(store string, evs []NewEvent) error {
+	return validateAppend(store, evs, (*NewEvent).Validate)
+}
+
+func validateAppend(store string, evs []NewEvent, check func(*NewEvent) error) error {
 	if err := ValidateStoreName(store); err != nil {
 		return err
 	}
@@ -93,7 +99,7 @@ func ValidateAppend(store string, evs []NewEvent) error {
 		return fmt.Errorf("%w: no events", ErrInvalidEvent)
 	}
 	for i := range evs {
-		if err := evs[i].Validate(); err != nil {
+		if err := check(&evs[i]); err != nil {
 			if len(evs) > 1 {
 				return fmt.Errorf("events[%d]: %w", i, err)
 			}
@@ -106,9 +112,10 @@ func ValidateAppend(store string, evs []NewEvent) error {
 // Append appends evs to store in order with contiguous seqs, all or
 // nothing. Validation errors (ErrInvalidStore, ErrInvalidEvent) leave the
 // transaction untouched; any other error means the transaction must be
-// rolled back.
+// rolled back. Append checks every field but does not re-parse Data as
+// JSON: callers validate requests with ValidateAppend before proposing.
 func (t *Tx) Append(store string, evs []NewEvent) ([]Appended, error) {
-	if err := ValidateAppend(store, evs); err != nil {
+	if err := validateAppend(store, evs, (*NewEvent).validateFields); err != nil {
 		return nil, err
 	}
 	sb, err := t.tx.CreateBucketIfNotExists(storeBucketName(store))
