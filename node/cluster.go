@@ -148,7 +148,7 @@ func (n *Node) register() error {
 func (n *Node) postJoin(addr string, m hlog.NodeMeta) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr})
 	url := strings.TrimSuffix(httpURL(addr), "/") + "/v1/cluster/nodes"
-	ctx, cancel := context.WithTimeout(context.Background(), membershipTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {

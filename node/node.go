@@ -38,6 +38,8 @@ type Node struct {
 	leaderChange chan struct{} // closed and replaced on every change
 
 	stop      chan struct{}
+	ctx       context.Context // cancelled by Close: ends outgoing calls
+	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -47,7 +49,10 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
+		ctx:          ctx,
+		cancel:       cancel,
 		cfg:          cfg,
 		log:          cfg.Logger.With("subsystem", "node", "node", cfg.ID),
 		ids:          newIDGen(),
@@ -113,6 +118,7 @@ func (n *Node) Open() (err error) {
 	n.httpSrv = &http.Server{
 		Handler:           httpapi.New(n, n.cfg.Logger),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second, // request bodies; long polls wait in the handler
 		IdleTimeout:       120 * time.Second,
 	}
 	n.wg.Add(1)
@@ -135,6 +141,7 @@ func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
 		close(n.stop)
+		n.cancel()
 		err = n.closeAll()
 		n.log.Info("node closed")
 	})

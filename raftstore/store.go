@@ -269,6 +269,10 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeResources() {
+	if s.raft != nil && s.observer == nil {
+		// Open failed after raft started.
+		s.raft.Shutdown().Error()
+	}
 	if s.trans != nil {
 		s.trans.Close()
 	}
