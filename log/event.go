@@ -133,48 +133,58 @@ func ValidateStoreName(name string) error {
 	return nil
 }
 
-// ValidateType checks an event type: 1-128 characters from [A-Za-z0-9._/-].
-func ValidateType(t string) error {
-	if t == "" || len(t) > MaxTypeLen {
-		return fmt.Errorf("%w: type must be 1-%d characters", ErrInvalidEvent, MaxTypeLen)
+// charset is a set of allowed ASCII bytes.
+type charset [256]bool
+
+func newCharset(extra string) *charset {
+	var cs charset
+	for c := 'a'; c <= 'z'; c++ {
+		cs[c] = true
+		cs[c-'a'+'A'] = true
 	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '/' || c == '-') {
-			return fmt.Errorf("%w: type %q may contain only [A-Za-z0-9._/-]", ErrInvalidEvent, t)
+	for c := '0'; c <= '9'; c++ {
+		cs[c] = true
+	}
+	for i := 0; i < len(extra); i++ {
+		cs[extra[i]] = true
+	}
+	return &cs
+}
+
+var (
+	typeChars    = newCharset("._/-")
+	idChars      = newCharset("._:-")
+	versionChars = newCharset("._-")
+)
+
+// checkField checks that s has 1-max characters, all from cs.
+func checkField(field, s string, max int, cs *charset, class string) error {
+	if s == "" || len(s) > max {
+		return fmt.Errorf("%w: %s must be 1-%d characters", ErrInvalidEvent, field, max)
+	}
+	for i := 0; i < len(s); i++ {
+		if !cs[s[i]] {
+			return fmt.Errorf("%w: %s %q may contain only %s", ErrInvalidEvent, field, s, class)
 		}
 	}
 	return nil
+}
+
+// ValidateType checks an event type: 1-128 characters from [A-Za-z0-9._/-].
+func ValidateType(t string) error {
+	return checkField("type", t, MaxTypeLen, typeChars, "[A-Za-z0-9._/-]")
 }
 
 // ValidateID checks a client-supplied event id: 1-128 characters from
 // [A-Za-z0-9._:-].
 func ValidateID(id string) error {
-	if id == "" || len(id) > MaxIDLen {
-		return fmt.Errorf("%w: id must be 1-%d characters", ErrInvalidEvent, MaxIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return fmt.Errorf("%w: id %q may contain only [A-Za-z0-9._:-]", ErrInvalidEvent, id)
-		}
-	}
-	return nil
+	return checkField("id", id, MaxIDLen, idChars, "[A-Za-z0-9._:-]")
 }
 
 // ValidateVersion checks a payload schema version: 1-32 characters from
 // [A-Za-z0-9._-].
 func ValidateVersion(v string) error {
-	if v == "" || len(v) > MaxVersionLen {
-		return fmt.Errorf("%w: version must be 1-%d characters", ErrInvalidEvent, MaxVersionLen)
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: version %q may contain only [A-Za-z0-9._-]", ErrInvalidEvent, v)
-		}
-	}
-	return nil
+	return checkField("version", v, MaxVersionLen, versionChars, "[A-Za-z0-9._-]")
 }
 
 // ValidateIdempotencyKey checks an Idempotency-Key: 1-255 printable ASCII

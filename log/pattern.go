@@ -15,14 +15,15 @@ type Pattern struct {
 	tail bool     // last segment is "**"
 }
 
+var patternChars = newCharset("._/-*")
+
 // ParsePattern compiles s.
 func ParsePattern(s string) (Pattern, error) {
 	if s == "" || len(s) > MaxTypeLen {
 		return Pattern{}, fmt.Errorf("%w: %q must be 1-%d characters", ErrInvalidPattern, s, MaxTypeLen)
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '/' || c == '-' || c == '*') {
+		if !patternChars[s[i]] {
 			return Pattern{}, fmt.Errorf("%w: %q may contain only [A-Za-z0-9._/*-]", ErrInvalidPattern, s)
 		}
 	}
