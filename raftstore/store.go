@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -45,6 +46,10 @@ type Config struct {
 	// OnLeaderChange, if set, is called (from one goroutine, in order)
 	// whenever this node's view of the leader changes.
 	OnLeaderChange func(isLeader bool, leaderID, leaderAddr string)
+
+	// transport replaces the TCP transport (tests: raft's in-memory
+	// transport, which can be partitioned).
+	transport raft.Transport
 }
 
 // Server is one member of the Raft configuration.
@@ -63,7 +68,7 @@ type Store struct {
 
 	fsm      *fsm
 	raft     *raft.Raft
-	trans    *raft.NetworkTransport
+	trans    raft.Transport
 	boltLogs *raftboltdb.BoltStore
 	observer *raft.Observer
 	obsCh    chan raft.Observation
@@ -154,9 +159,14 @@ func (s *Store) Open() (err error) {
 			return fmt.Errorf("raftstore: advertise address: %w", err)
 		}
 	}
-	s.trans, err = raft.NewTCPTransportWithLogger(s.cfg.Bind, adv, 5, 10*time.Second, hcl)
-	if err != nil {
-		return fmt.Errorf("raftstore: transport on %s: %w", s.cfg.Bind, err)
+	if s.cfg.transport != nil {
+		s.trans = s.cfg.transport
+	} else {
+		tcp, err := raft.NewTCPTransportWithLogger(s.cfg.Bind, adv, 5, 10*time.Second, hcl)
+		if err != nil {
+			return fmt.Errorf("raftstore: transport on %s: %w", s.cfg.Bind, err)
+		}
+		s.trans = tcp
 	}
 
 	rc := raft.DefaultConfig()
@@ -273,8 +283,8 @@ func (s *Store) closeResources() {
 		// Open failed after raft started.
 		s.raft.Shutdown().Error()
 	}
-	if s.trans != nil {
-		s.trans.Close()
+	if c, ok := s.trans.(io.Closer); ok {
+		c.Close()
 	}
 	if s.boltLogs != nil {
 		s.boltLogs.Close()
