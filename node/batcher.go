@@ -22,11 +22,13 @@ type batcher struct {
 	maxEvents int
 	maxBytes  int
 
-	in    chan *pending
-	slots chan struct{} // one token per entry being committed
-	timer *time.Timer
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	in      chan *pending
+	slots   chan struct{} // one token per entry being committed
+	timer   *time.Timer
+	stop    chan struct{}
+	exited  chan struct{} // closed when close has answered everything it will
+	wg      sync.WaitGroup
+	flushes sync.WaitGroup // entries being committed
 }
 
 type pending struct {
@@ -46,7 +48,7 @@ func newBatcher(s *raftstore.Store, logger *slog.Logger, wait time.Duration, max
 	return &batcher{
 		store: s, log: logger, maxWait: wait, maxEvents: maxEvents, maxBytes: maxBytes,
 		in: make(chan *pending, 4096), slots: make(chan struct{}, maxInFlight), timer: t,
-		stop: make(chan struct{}),
+		stop: make(chan struct{}), exited: make(chan struct{}),
 	}
 }
 
@@ -55,10 +57,14 @@ func (b *batcher) start() {
 	go b.run()
 }
 
-// close stops the loop; queued requests fail with ErrUnavailable.
+// close stops the loop and waits for the entries in flight to be
+// answered (Raft is still running); queued requests fail with
+// ErrUnavailable.
 func (b *batcher) close() {
 	close(b.stop)
 	b.wg.Wait()
+	b.flushes.Wait()
+	close(b.exited)
 }
 
 // submit queues a request and waits for its outcome.
@@ -76,9 +82,20 @@ func (b *batcher) submit(ctx context.Context, req raftstore.AppendRequest) ([]hl
 		return nil, ctx.Err()
 	}
 	// Once queued the request will be committed or fail; waiting for the
-	// outcome even if the client left keeps the accounting simple.
-	r := <-p.done
-	return r.events, r.err
+	// outcome even if the client left keeps the accounting simple. A
+	// request that slipped into the queue as the loop stopped is answered
+	// by nobody: exited says so.
+	select {
+	case r := <-p.done:
+		return r.events, r.err
+	case <-b.exited:
+		select {
+		case r := <-p.done:
+			return r.events, r.err
+		default:
+			return nil, errShuttingDown
+		}
+	}
 }
 
 func (b *batcher) run() {
@@ -156,7 +173,9 @@ func (b *batcher) flush(batch []*pending) {
 		reqs[i] = p.req
 	}
 	f := b.store.ApplyAppend(reqs)
+	b.flushes.Add(1)
 	go func() {
+		defer b.flushes.Done()
 		res, err := f.Wait()
 		<-b.slots
 		for i, p := range batch {

@@ -396,3 +396,54 @@ func TestRefusesNonLoopbackWithoutInsecure(t *testing.T) {
 		t.Fatal("IsLoopback wrong")
 	}
 }
+
+// TestCloseUnderLoadAnswersEveryPublish closes a node while clients are
+// publishing: every call must return (committed, or an error), none may
+// hang, and every event reported as stored must be in the log afterwards.
+func TestCloseUnderLoadAnswersEveryPublish(t *testing.T) {
+	cfg := fastConfig("solo", t.TempDir())
+	cfg.Bootstrap = true
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		stored []string
+	)
+	started := make(chan struct{})
+	var once sync.Once
+	for c := 0; c < 16; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("c%d-%d", c, i)
+				_, err := n.Publish(context.Background(), httpapi.PublishRequest{Store: "s", Events: []hlog.NewEvent{{ID: id, Type: "t", Data: []byte(`1`)}}})
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				stored = append(stored, id)
+				if len(stored) == 100 {
+					once.Do(func() { close(started) })
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	<-started
+	n.stop()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("publishers still blocked after Close")
+	}
+	n.restart()
+	for _, id := range stored {
+		if _, err := n.DB().Get("s", id); err != nil {
+			t.Fatalf("%s was acknowledged but is not stored: %v", id, err)
+		}
+	}
+}
