@@ -253,6 +253,15 @@ func TestReadPagesAndFilters(t *testing.T) {
 	if len(got) != 0 || next != 4 {
 		t.Fatalf("no match: %d events next=%d", len(got), next)
 	}
+	// A byte budget cuts a page short, but never below one event.
+	got, next, _ = d.Read("s", ReadOptions{MaxBytes: 2})
+	if len(got) != 2 || next != 2 {
+		t.Fatalf("byte budget 2: %d events next=%d", len(got), next)
+	}
+	got, _, _ = d.Read("s", ReadOptions{MaxBytes: 1, After: 9})
+	if len(got) != 1 {
+		t.Fatalf("byte budget 1: %d events", len(got))
+	}
 	got, next, err = d.Read("empty", ReadOptions{After: 7})
 	if err != nil || len(got) != 0 || next != 7 {
 		t.Fatalf("unknown store: %d events next=%d err=%v", len(got), next, err)

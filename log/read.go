@@ -19,7 +19,15 @@ type ReadOptions struct {
 	Limit   int       // at most this many events (default 100)
 	Types   []Pattern // empty matches every type
 	MaxScan int       // records examined at most (default DefaultMaxScan)
+	// MaxBytes stops a read once the returned events' data adds up to this
+	// many bytes (default DefaultMaxReadBytes); at least one event is
+	// returned when one matches.
+	MaxBytes int
 }
+
+// DefaultMaxReadBytes bounds the data one Read returns, so a page of large
+// events cannot balloon a response.
+const DefaultMaxReadBytes = 4 << 20
 
 // Read returns events of store in seq order, and next: the seq to pass as
 // After to continue (the last seq examined, which is past the last
@@ -36,6 +44,10 @@ func (d *DB) Read(store string, o ReadOptions) (events []Event, next uint64, err
 	if o.MaxScan <= 0 {
 		o.MaxScan = DefaultMaxScan
 	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxReadBytes
+	}
+	size := 0
 	next = o.After
 	err = d.view(func(tx *bolt.Tx) error {
 		sb := tx.Bucket(storeBucketName(store))
@@ -70,7 +82,8 @@ func (d *DB) Read(store string, o ReadOptions) (events []Event, next uint64, err
 			events = append(events, ev)
 			next = seq
 			scanned++
-			if len(events) >= o.Limit || scanned >= o.MaxScan {
+			size += len(ev.Data)
+			if len(events) >= o.Limit || scanned >= o.MaxScan || size >= o.MaxBytes {
 				break
 			}
 		}
