@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,8 @@ func New(svc Service, logger *slog.Logger) *API {
 	r.GET("/readyz", a.readyz)
 	r.GET("/v1/cluster", a.cluster)
 	r.POST("/v1/cluster/nodes", a.join)
+	r.DELETE("/v1/cluster/nodes/:id", a.remove)
+	r.POST("/v1/cluster/leader/transfer", a.transfer)
 	r.GET("/v1/stores", a.listStores)
 	r.GET("/v1/stores/:store", a.getStore)
 	r.POST("/v1/stores/:store/events", a.publish)
@@ -151,4 +154,42 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, _ httprouter.Params) 
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, map[string]any{"id": req.ID, "raft_addr": req.RaftAddr, "http_addr": req.HTTPAddr, "voter": true})
+}
+
+func (a *API) remove(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	id := ps.ByName("id")
+	if err := a.svc.Remove(r.Context(), id); err != nil {
+		if a.maybeForward(w, r, nil, err) {
+			return
+		}
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, map[string]string{"removed": id})
+}
+
+func (a *API) transfer(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	body, err := readBody(w, r, maxSmallBody)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var req struct {
+		To string `json:"to"`
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeStrict(body, &req); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
+	leader, err := a.svc.TransferLeader(r.Context(), req.To)
+	if err != nil {
+		if a.maybeForward(w, r, body, err) {
+			return
+		}
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, map[string]string{"leader": leader})
 }

@@ -129,6 +129,10 @@ func TestErrors(t *testing.T) {
 		{"wrong method on cluster", "PUT", "/v1/cluster", ``, nil, 405, "method_not_allowed"},
 		{"join malformed", "POST", "/v1/cluster/nodes", `{`, nil, 400, "invalid_json"},
 		{"join missing fields", "POST", "/v1/cluster/nodes", `{"id":"n2"}`, nil, 400, "bad_request"},
+		{"remove unknown member", "DELETE", "/v1/cluster/nodes/nope", ``, nil, 404, "not_found"},
+		{"transfer malformed", "POST", "/v1/cluster/leader/transfer", `{"to":`, nil, 400, "invalid_json"},
+		{"transfer unknown field", "POST", "/v1/cluster/leader/transfer", `{"target":"n2"}`, nil, 400, "invalid_event"},
+		{"wrong method on transfer", "GET", "/v1/cluster/leader/transfer", ``, nil, 405, "method_not_allowed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -346,6 +350,15 @@ func TestHealthReadyClusterJoin(t *testing.T) {
 	r := do(t, srv, "POST", "/v1/cluster/nodes", `{"id":"n2","raft_addr":"127.0.0.1:2","http_addr":"127.0.0.1:3"}`)
 	if r.status != 200 || len(f.joined) != 1 || f.joined[0].ID != "n2" {
 		t.Fatalf("join %d %s %+v", r.status, r.body, f.joined)
+	}
+	if r = do(t, srv, "DELETE", "/v1/cluster/nodes/n2", ""); r.status != 200 || len(f.joined) != 0 || !bytes.Contains(r.body, []byte(`"removed":"n2"`)) {
+		t.Fatalf("remove %d %s", r.status, r.body)
+	}
+	if r = do(t, srv, "POST", "/v1/cluster/leader/transfer", `{"to":"n7"}`); r.status != 200 || !bytes.Contains(r.body, []byte(`"leader":"n7"`)) {
+		t.Fatalf("transfer %d %s", r.status, r.body)
+	}
+	if r = do(t, srv, "POST", "/v1/cluster/leader/transfer", ""); r.status != 200 || !bytes.Contains(r.body, []byte(`"leader":"fake-2"`)) {
+		t.Fatalf("transfer without body %d %s", r.status, r.body)
 	}
 }
 

@@ -144,3 +144,28 @@ func openBenchDB(b *testing.B) (*hlog.DB, error) {
 	}
 	return db, err
 }
+
+func (f *fakeService) Remove(ctx context.Context, id string) error {
+	if err := f.leaderCheck(Leader); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, j := range f.joined {
+		if j.ID == id {
+			f.joined = append(f.joined[:i], f.joined[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: member %s", ErrNotFound, id)
+}
+
+func (f *fakeService) TransferLeader(ctx context.Context, to string) (string, error) {
+	if err := f.leaderCheck(Leader); err != nil {
+		return "", err
+	}
+	if to == "" {
+		to = "fake-2"
+	}
+	return to, nil
+}

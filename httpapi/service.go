@@ -112,6 +112,11 @@ type Service interface {
 	Cluster(ctx context.Context) (ClusterInfo, error)
 	// Join adds (or updates) a member; leader only.
 	Join(ctx context.Context, req JoinRequest) error
+	// Remove removes a member; leader only.
+	Remove(ctx context.Context, id string) error
+	// TransferLeader hands leadership to the member to (any up-to-date
+	// voter when empty) and returns the new leader's id; leader only.
+	TransferLeader(ctx context.Context, to string) (string, error)
 	// Ready reports nil when a leader is known and this node has applied
 	// everything it knows to be committed.
 	Ready(ctx context.Context) error

@@ -174,3 +174,48 @@ func httpURL(addr string) string {
 	}
 	return "http://" + addr
 }
+
+// Remove takes a member out of the cluster and forgets its metadata.
+// Leader only. Removing the leader itself is refused: transfer leadership
+// first, so the cluster is never left waiting for an election it could
+// have avoided.
+func (n *Node) Remove(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: id is required", httpapi.ErrBadRequest)
+	}
+	if !n.raft.IsLeader() {
+		return apiError(raftstore.ErrNotLeader)
+	}
+	if id == n.cfg.ID {
+		return fmt.Errorf("%w: %s is the leader; transfer leadership first", httpapi.ErrConflict, id)
+	}
+	if err := n.raft.RemoveServer(id, membershipTimeout); err != nil {
+		return apiError(err)
+	}
+	n.log.Info("member removed", "id", id)
+	return nil
+}
+
+// TransferLeader hands leadership to the member to (any up-to-date voter
+// when empty) and returns the new leader's id once it is known here.
+func (n *Node) TransferLeader(ctx context.Context, to string) (string, error) {
+	if !n.raft.IsLeader() {
+		return "", apiError(raftstore.ErrNotLeader)
+	}
+	if n.raft.Voters() < 2 && to != n.cfg.ID {
+		return "", fmt.Errorf("%w: no other voter to transfer leadership to", httpapi.ErrConflict)
+	}
+	if err := n.raft.TransferLeadership(to); err != nil {
+		return "", apiError(err)
+	}
+	var leader string
+	err := waitUntil(ctx, membershipTimeout, func() bool {
+		leader, _ = n.raft.Leader()
+		return leader != "" && (to == "" && leader != n.cfg.ID || leader == to)
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w: transfer started but no new leader seen: %v", httpapi.ErrTimeout, err)
+	}
+	n.log.Info("leadership transferred", "to", leader)
+	return leader, nil
+}

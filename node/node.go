@@ -135,6 +135,21 @@ func (n *Node) Open() (err error) {
 	return nil
 }
 
+// Shutdown stops the node gracefully: a leader with other voters first
+// hands leadership over (so the cluster does not wait out an election
+// timeout), then the node closes. If the transfer fails the node closes
+// anyway; the others elect a leader as after a crash.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if n.raft != nil && n.raft.IsLeader() && n.raft.Voters() > 1 {
+		if to, err := n.TransferLeader(ctx, ""); err != nil {
+			n.log.Warn("leadership transfer before shutdown failed", "error", err)
+		} else {
+			n.log.Info("handed leadership over before shutdown", "to", to)
+		}
+	}
+	return n.Close()
+}
+
 // Close stops the node without transferring leadership: HTTP first, then
 // the batcher, Raft, and the event log.
 func (n *Node) Close() error {

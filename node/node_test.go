@@ -447,3 +447,63 @@ func TestCloseUnderLoadAnswersEveryPublish(t *testing.T) {
 		}
 	}
 }
+
+func TestTransferRemoveAndGracefulShutdown(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	var others []*testNode
+	for _, n := range nodes {
+		if n != leader {
+			others = append(others, n)
+		}
+	}
+	// Transfer to a named member, asked through another follower (the
+	// request is forwarded to the leader).
+	target := others[0]
+	req, _ := http.NewRequest(http.MethodPost, others[1].url("/v1/cluster/leader/transfer"), stringsReader(fmt.Sprintf(`{"to":%q}`, target.ID())))
+	resp, err := httpc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("transfer: %d", resp.StatusCode)
+	}
+	waitFor(t, 10*time.Second, "named node leads", target.IsLeader)
+
+	// Graceful shutdown of the leader hands leadership over before
+	// closing: when Shutdown returns another node already leads (after a
+	// crash the others would first wait out an election timeout).
+	if err := target.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var rest []*testNode
+	for _, n := range nodes {
+		if n != target {
+			rest = append(rest, n)
+		}
+	}
+	if !rest[0].IsLeader() && !rest[1].IsLeader() {
+		t.Fatal("nobody leads right after the leader's graceful shutdown")
+	}
+	nl := leaderOf(t, rest)
+
+	// The leader refuses to remove itself; removing the stopped member
+	// shrinks the configuration and writes go on.
+	if err := nl.Remove(context.Background(), nl.ID()); err == nil {
+		t.Fatal("leader removed itself")
+	}
+	if err := nl.Remove(context.Background(), target.ID()); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := nl.Cluster(context.Background())
+	if len(info.Nodes) != 2 {
+		t.Fatalf("after remove: %+v", info.Nodes)
+	}
+	for _, n := range rest {
+		if code, b := publish(t, n.HTTPAddr(), "s", `{"type":"t","data":1}`); code != 201 {
+			t.Fatalf("publish via %s with two voters: %d %s", n.ID(), code, b)
+		}
+	}
+	waitConverged(t, rest, "s", 2)
+}

@@ -413,6 +413,48 @@ func (s *Store) RemoveServer(id string, timeout time.Duration) error {
 	return s.applyWait(encodeDeleteNode(id))
 }
 
+// TransferLeadership hands leadership to the voter with id to, or to the
+// most up-to-date voter when to is empty, and waits for the transfer.
+func (s *Store) TransferLeadership(to string) error {
+	if s.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	if to == "" {
+		return translate(s.raft.LeadershipTransfer().Error())
+	}
+	if to == s.cfg.ID {
+		return nil // already leads
+	}
+	servers, err := s.Servers()
+	if err != nil {
+		return err
+	}
+	for _, sv := range servers {
+		if sv.ID == to {
+			if sv.Suffrage != "voter" {
+				return fmt.Errorf("%w: %s is not a voter", ErrNotFound, to)
+			}
+			return translate(s.raft.LeadershipTransferToServer(raft.ServerID(sv.ID), raft.ServerAddress(sv.Addr)).Error())
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrNotFound, to)
+}
+
+// Voters counts the voting members of the latest configuration.
+func (s *Store) Voters() int {
+	servers, err := s.Servers()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, sv := range servers {
+		if sv.Suffrage == "voter" {
+			n++
+		}
+	}
+	return n
+}
+
 // Servers returns the latest Raft configuration.
 func (s *Store) Servers() ([]Server, error) {
 	f := s.raft.GetConfiguration()

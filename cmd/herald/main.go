@@ -25,6 +25,8 @@ Usage:
   herald serve [flags]          run a node (single node in ./herald-data by default)
   herald dev [--nodes 3]        run a loopback cluster in one process
   herald bench publish [flags]  measure publish throughput and latency
+  herald cluster status|join|remove|transfer [--addr HTTPADDR]
+                                inspect or change cluster membership
   herald version                print the version
 
 Run "herald <command> -h" for a command's flags.
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runDev(ctx, args, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
+	case "cluster":
+		err = runCluster(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "herald %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-io/herald/node"
 )
 
 // syncBuf is a goroutine-safe buffer for a command's output.
@@ -88,4 +92,46 @@ func run2(ctx context.Context, args []string, stdout, stderr *syncBuf) int {
 		return 1
 	}
 	return 0
+}
+
+func TestClusterCommands(t *testing.T) {
+	ctx := context.Background()
+	nodes, err := node.StartLocalCluster(ctx, node.LocalCluster{Dir: t.TempDir(), Nodes: 3, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for _, n := range nodes {
+		defer n.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var follower *node.Node
+	for _, n := range nodes {
+		if !n.IsLeader() {
+			follower = n
+		}
+	}
+	cli := func(args ...string) (string, int) {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"cluster"}, args...), &out, &errOut)
+		return out.String() + errOut.String(), code
+	}
+	out, code := cli("status", "--addr", follower.HTTPAddr())
+	if code != 0 || !strings.Contains(out, `"leader"`) || strings.Count(out, `"suffrage": "voter"`) != 3 {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	out, code = cli("transfer", "--addr", follower.HTTPAddr(), "--to", follower.ID())
+	if code != 0 || !strings.Contains(out, follower.ID()) {
+		t.Fatalf("transfer: %d %s", code, out)
+	}
+	waitFor(t, 10*time.Second, "follower leads", follower.IsLeader)
+	out, code = cli("remove", "--addr", follower.HTTPAddr(), "--id", follower.ID())
+	if code != 1 || !strings.Contains(out, "conflict") {
+		t.Fatalf("removing the leader: %d %s", code, out)
+	}
+	out, code = cli("join", "--addr", follower.HTTPAddr())
+	if code != 1 || !strings.Contains(out, "needs --id") {
+		t.Fatalf("join without flags: %d %s", code, out)
+	}
+	if _, code = cli("bogus"); code != 1 {
+		t.Fatalf("bogus subcommand exit %d", code)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/herald-io/herald/node"
 )
@@ -71,7 +72,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "herald (version %s): node %s serving http://%s (raft %s, data %s)\n", Version, id, n.HTTPAddr(), n.RaftAddr(), *data)
 	<-ctx.Done()
 	logger.Info("shutting down")
-	return n.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return n.Shutdown(sctx) // a leader hands leadership over first
 }
 
 // resolveNodeID returns the node id: the one recorded in DATA/node-id, or
