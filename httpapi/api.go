@@ -47,6 +47,9 @@ func New(svc Service, logger *slog.Logger) *API {
 		writeErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s (allowed: %s)", req.Method, req.URL.Path, w.Header().Get("Allow")))
 	})
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		if v == http.ErrAbortHandler {
+			panic(v) // let net/http abort the connection
+		}
 		a.log.Error("panic in handler", "method", req.Method, "path", req.URL.Path, "panic", v)
 		writeErrorBody(w, http.StatusInternalServerError, "internal", "internal error")
 	}
@@ -57,6 +60,7 @@ func New(svc Service, logger *slog.Logger) *API {
 	r.POST("/v1/cluster/nodes", a.join)
 	r.DELETE("/v1/cluster/nodes/:id", a.remove)
 	r.POST("/v1/cluster/leader/transfer", a.transfer)
+	r.GET("/v1/backup", a.backup)
 	r.GET("/v1/stores", a.listStores)
 	r.GET("/v1/stores/:store", a.getStore)
 	r.POST("/v1/stores/:store/events", a.publish)
@@ -192,4 +196,23 @@ func (a *API) transfer(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, map[string]string{"leader": leader})
+}
+
+// backup streams this node's event log. Headers go out before the copy, so
+// a failure midway can only cut the stream short: the handler then aborts
+// the connection so the client sees an error rather than a clean end, and
+// `herald backup` checks the file it received before keeping it.
+func (a *API) backup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="herald-backup.db"`)
+	n, err := a.svc.Backup(r.Context(), w)
+	if err != nil {
+		if n == 0 {
+			w.Header().Del("Content-Disposition")
+			a.writeError(w, r, err)
+			return
+		}
+		a.log.Error("backup stream failed midway", "bytes", n, "error", err)
+		panic(http.ErrAbortHandler) // abort the connection: the client sees a truncated body, not a valid file
+	}
 }

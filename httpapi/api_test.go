@@ -9,10 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	hlog "github.com/herald-io/herald/log"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -463,4 +467,29 @@ func BenchmarkPublishSingle(b *testing.B) {
 			r.Body.Close()
 		}
 	})
+}
+
+func TestBackupStreamsAConsistentFile(t *testing.T) {
+	f := newFake(t)
+	srv := newServer(t, f)
+	do(t, srv, "POST", "/v1/stores/b/events", `{"type":"t","data":1}`)
+	r := do(t, srv, "GET", "/v1/backup", "")
+	if r.status != 200 || r.header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("backup: %d %v", r.status, r.header)
+	}
+	path := filepath.Join(t.TempDir(), "b.db")
+	if err := os.WriteFile(path, r.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := hlog.CheckFile(path); err != nil {
+		t.Fatalf("backup is not a consistent bbolt file: %v", err)
+	}
+	db, err := hlog.Open(path, hlog.Options{InitialMmapSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if si, err := db.Store("b"); err != nil || si.LastSeq != 1 {
+		t.Fatalf("backup content: %+v %v", si, err)
+	}
 }

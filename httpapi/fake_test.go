@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -168,4 +169,8 @@ func (f *fakeService) TransferLeader(ctx context.Context, to string) (string, er
 		to = "fake-2"
 	}
 	return to, nil
+}
+
+func (f *fakeService) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	return f.db.WriteTo(w)
 }

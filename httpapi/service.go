@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	hlog "github.com/herald-io/herald/log"
@@ -120,6 +121,9 @@ type Service interface {
 	// Ready reports nil when a leader is known and this node has applied
 	// everything it knows to be committed.
 	Ready(ctx context.Context) error
+	// Backup writes a consistent copy of this node's event log (a bbolt
+	// file) to w.
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 	// LeaderHTTPAddr returns the leader's HTTP address (host:port), or ""
 	// when unknown or when this node is the leader.
 	LeaderHTTPAddr() string

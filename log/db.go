@@ -275,6 +275,39 @@ func (d *DB) Replace(r io.Reader) error {
 	return nil
 }
 
+// CheckFile opens a bbolt file read-only and runs its consistency check.
+func CheckFile(path string) error { return checkFile(path) }
+
+// PrepareRestore turns a copy of some node's event log (a backup) into the
+// starting state of a new cluster: it checks the file, resets the applied
+// Raft index (the new cluster's log starts again at 1) and forgets the old
+// cluster's node addresses. Events, seqs and hashes are untouched.
+func PrepareRestore(path string) error {
+	if err := checkFile(path); err != nil {
+		return err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes} {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("%w: not a Herald event log (no %q bucket)", ErrCorrupt, b)
+			}
+		}
+		if err := tx.Bucket(bucketMeta).Delete(keyApplied); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketNodes); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket(bucketNodes)
+		return err
+	})
+	return errors.Join(err, db.Close())
+}
+
 // checkFile opens a bbolt file read-only and runs its consistency check.
 func checkFile(path string) error {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})

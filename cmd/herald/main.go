@@ -27,6 +27,8 @@ Usage:
   herald bench publish [flags]  measure publish throughput and latency
   herald cluster status|join|remove|transfer [--addr HTTPADDR]
                                 inspect or change cluster membership
+  herald backup --addr HTTPADDR --out FILE   copy a node's event log
+  herald restore --data DIR --from FILE      new single-node data dir from a backup
   herald version                print the version
 
 Run "herald <command> -h" for a command's flags.
@@ -53,6 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runBench(ctx, args, stdout, stderr)
 	case "cluster":
 		err = runCluster(ctx, args, stdout, stderr)
+	case "backup":
+		err = runBackup(ctx, args, stdout, stderr)
+	case "restore":
+		err = runRestore(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "herald %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":
