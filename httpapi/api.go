@@ -127,8 +127,16 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 }
 
 func (a *API) cluster(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	info, err := a.svc.Cluster(r.Context())
+	c, err := consistency(r)
 	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	info, err := a.svc.Cluster(r.Context(), c)
+	if err != nil {
+		if a.maybeForward(w, r, nil, err) {
+			return
+		}
 		a.writeError(w, r, err)
 		return
 	}

@@ -115,7 +115,7 @@ func (f *fakeService) Stores(ctx context.Context, c Consistency) ([]hlog.StoreIn
 	return f.db.Stores()
 }
 
-func (f *fakeService) Cluster(ctx context.Context) (ClusterInfo, error) {
+func (f *fakeService) Cluster(ctx context.Context, c Consistency) (ClusterInfo, error) {
 	return ClusterInfo{ID: "fake", Leader: "fake", Nodes: []NodeInfo{{ID: "fake", State: "leader", Suffrage: "voter"}}}, nil
 }
 

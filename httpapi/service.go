@@ -72,7 +72,7 @@ type NodeInfo struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
-	State    string `json:"state"`    // leader, follower, candidate, shutdown, unknown
+	State    string `json:"state"`    // leader, follower, candidate, unreachable, unknown
 	Suffrage string `json:"suffrage"` // voter, nonvoter, staging
 }
 
@@ -109,8 +109,8 @@ type Service interface {
 	Store(ctx context.Context, name string, c Consistency) (hlog.StoreInfo, error)
 	// Stores lists stores.
 	Stores(ctx context.Context, c Consistency) ([]hlog.StoreInfo, error)
-	// Cluster describes the cluster as this node sees it.
-	Cluster(ctx context.Context) (ClusterInfo, error)
+	// Cluster describes the cluster (the leader's view unless c is Local).
+	Cluster(ctx context.Context, c Consistency) (ClusterInfo, error)
 	// Join adds (or updates) a member; leader only.
 	Join(ctx context.Context, req JoinRequest) error
 	// Remove removes a member; leader only.

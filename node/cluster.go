@@ -17,8 +17,14 @@ import (
 
 const membershipTimeout = 10 * time.Second
 
-// Cluster describes the cluster as this node sees it.
-func (n *Node) Cluster(ctx context.Context) (httpapi.ClusterInfo, error) {
+// Cluster describes the cluster. Only the leader knows whether its
+// followers answer, so unless c is Local a follower that knows the leader
+// returns ErrNotLeader (the API forwards the request there); with no
+// leader known it answers with its own view.
+func (n *Node) Cluster(ctx context.Context, c httpapi.Consistency) (httpapi.ClusterInfo, error) {
+	if id, _ := n.raft.Leader(); c != httpapi.Local && id != "" && id != n.cfg.ID {
+		return httpapi.ClusterInfo{}, apiError(raftstore.ErrNotLeader)
+	}
 	servers, err := n.raft.Servers()
 	if err != nil {
 		return httpapi.ClusterInfo{}, apiError(err)
@@ -41,13 +47,15 @@ func (n *Node) Cluster(ctx context.Context) (httpapi.ClusterInfo, error) {
 		AppliedIndex: n.raft.AppliedIndex(),
 	}
 	for _, s := range servers {
-		state := "unknown"
+		state := "unknown" // a follower cannot tell how its peers are
 		switch {
 		case s.ID == n.cfg.ID:
 			state = n.raft.State()
 		case s.ID == leaderID:
 			state = "leader"
-		case leaderID != "":
+		case leaderID == n.cfg.ID && n.raft.Unreachable(s.ID):
+			state = "unreachable"
+		case leaderID == n.cfg.ID:
 			state = "follower"
 		}
 		info.Nodes = append(info.Nodes, httpapi.NodeInfo{

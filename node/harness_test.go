@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/herald-io/herald/httpapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,7 +114,7 @@ func mustStartCluster(t testing.TB, size int, tweak func(*Config)) []*testNode {
 	}
 	waitFor(t, 20*time.Second, "cluster formed", func() bool {
 		for _, n := range nodes {
-			info, err := n.Cluster(context.Background())
+			info, err := n.Cluster(context.Background(), httpapi.Local)
 			if err != nil || info.Leader == "" || len(info.Nodes) != size {
 				return false
 			}

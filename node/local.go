@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"github.com/herald-io/herald/httpapi"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -64,7 +65,7 @@ func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 	}
 	err := waitUntil(ctx, 30*time.Second, func() bool {
 		for _, n := range nodes {
-			info, err := n.Cluster(ctx)
+			info, err := n.Cluster(ctx, httpapi.Local)
 			if err != nil || info.Leader == "" || len(info.Nodes) != len(nodes) {
 				return false
 			}

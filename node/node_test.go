@@ -231,6 +231,17 @@ func TestRestartedFollowerCatchesUp(t *testing.T) {
 	}
 	waitConverged(t, nodes, "s", 20)
 	f.stop()
+	stateOf := func(id string) string {
+		var ci httpapi.ClusterInfo
+		getJSON(t, leader.url("/v1/cluster"), &ci)
+		for _, m := range ci.Nodes {
+			if m.ID == id {
+				return m.State
+			}
+		}
+		return ""
+	}
+	waitFor(t, 10*time.Second, "leader reports the stopped follower unreachable", func() bool { return stateOf(f.ID()) == "unreachable" })
 	for i := 0; i < 50; i++ {
 		if code, b := publish(t, leader.HTTPAddr(), "s", `{"type":"t","data":2}`); code != 201 {
 			t.Fatalf("%d %s", code, b)
@@ -238,6 +249,7 @@ func TestRestartedFollowerCatchesUp(t *testing.T) {
 	}
 	f.restart()
 	waitConverged(t, nodes, "s", 70)
+	waitFor(t, 10*time.Second, "leader reports the follower back", func() bool { return stateOf(f.ID()) == "follower" })
 	waitFor(t, 10*time.Second, "restarted follower ready", func() bool { return f.Ready(context.Background()) == nil })
 }
 
@@ -496,7 +508,7 @@ func TestTransferRemoveAndGracefulShutdown(t *testing.T) {
 	if err := nl.Remove(context.Background(), target.ID()); err != nil {
 		t.Fatal(err)
 	}
-	info, _ := nl.Cluster(context.Background())
+	info, _ := nl.Cluster(context.Background(), httpapi.Leader)
 	if len(info.Nodes) != 2 {
 		t.Fatalf("after remove: %+v", info.Nodes)
 	}

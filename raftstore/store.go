@@ -75,6 +75,9 @@ type Store struct {
 	done     chan struct{}
 	wg       sync.WaitGroup
 
+	peerMu      sync.Mutex
+	unreachable map[string]bool // as leader: peers whose heartbeats fail
+
 	readMu    sync.Mutex
 	readyTerm uint64 // term in which this leader's barrier completed
 	closeOnce sync.Once
@@ -207,7 +210,7 @@ func (s *Store) Open() (err error) {
 	s.obsCh = make(chan raft.Observation, 256)
 	s.observer = raft.NewObserver(s.obsCh, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
-		case raft.LeaderObservation, raft.RaftState:
+		case raft.LeaderObservation, raft.RaftState, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
 			return true
 		}
 		return false
@@ -246,7 +249,15 @@ func (s *Store) observe() {
 		select {
 		case <-s.done:
 			return
-		case <-s.obsCh:
+		case o := <-s.obsCh:
+			switch d := o.Data.(type) {
+			case raft.FailedHeartbeatObservation:
+				s.setUnreachable(string(d.PeerID), true)
+				continue
+			case raft.ResumedHeartbeatObservation:
+				s.setUnreachable(string(d.PeerID), false)
+				continue
+			}
 		}
 		addr, id := s.raft.LeaderWithID()
 		is := s.raft.State() == raft.Leader
@@ -254,11 +265,35 @@ func (s *Store) observe() {
 			continue
 		}
 		lastLeader, lastIs = string(id), is
+		s.peerMu.Lock()
+		s.unreachable = nil // a new term starts with fresh heartbeats
+		s.peerMu.Unlock()
 		s.log.Info("leader changed", "leader", id, "leader_addr", addr, "is_leader", is)
 		if s.cfg.OnLeaderChange != nil {
 			s.cfg.OnLeaderChange(is, string(id), string(addr))
 		}
 	}
+}
+
+func (s *Store) setUnreachable(id string, down bool) {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	if s.unreachable == nil {
+		s.unreachable = map[string]bool{}
+	}
+	if down {
+		s.unreachable[id] = true
+	} else {
+		delete(s.unreachable, id)
+	}
+}
+
+// Unreachable reports whether this leader's heartbeats to peer id are
+// failing (false on a follower, which does not heartbeat).
+func (s *Store) Unreachable(id string) bool {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	return s.unreachable[id]
 }
 
 // Close shuts Raft down without transferring leadership and closes Raft's
