@@ -519,3 +519,44 @@ func TestTransferRemoveAndGracefulShutdown(t *testing.T) {
 	}
 	waitConverged(t, rest, "s", 2)
 }
+
+// TestRecoverFromLostQuorum loses two of three nodes for good: the
+// survivor cannot elect itself; after Recover rewrites its configuration
+// to itself alone it leads, with every event, and takes writes.
+func TestRecoverFromLostQuorum(t *testing.T) {
+	nodes := mustStartCluster(t, 3, func(c *Config) { c.SnapshotThreshold = 16; c.TrailingLogs = 4; c.SnapshotInterval = time.Hour })
+	leader := leaderOf(t, nodes)
+	for i := 0; i < 30; i++ {
+		if code, b := publish(t, leader.HTTPAddr(), "s", fmt.Sprintf(`{"type":"t","data":%d}`, i)); code != 201 {
+			t.Fatalf("%d %s", code, b)
+		}
+		if i == 15 {
+			if err := leader.Snapshot(); err != nil { // recovery must cope with a snapshot plus log
+				t.Fatal(err)
+			}
+		}
+	}
+	waitConverged(t, nodes, "s", 30)
+	survivor := nodes[2]
+	for _, n := range nodes {
+		n.stop()
+	}
+	if err := Recover(survivor.cfg.DataDir, []Peer{{ID: survivor.ID(), RaftAddr: survivor.cfg.RaftAddr}}, testLogger()); err != nil {
+		t.Fatal(err)
+	}
+	survivor.restart()
+	waitFor(t, 10*time.Second, "survivor leads alone", survivor.IsLeader)
+	if si := localStore(t, survivor, "s"); si.LastSeq != 30 {
+		t.Fatalf("after recovery: %d events, want 30", si.LastSeq)
+	}
+	if code, b := publish(t, survivor.HTTPAddr(), "s", `{"type":"t","data":"after"}`); code != 201 {
+		t.Fatalf("publish after recovery: %d %s", code, b)
+	}
+	if err := survivor.DB().VerifyChain("s"); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := survivor.Cluster(context.Background(), httpapi.Local)
+	if len(info.Nodes) != 1 {
+		t.Fatalf("configuration after recovery: %+v", info.Nodes)
+	}
+}

@@ -175,7 +175,11 @@ type fsmSnapshot struct {
 	log  *slog.Logger
 }
 
+// Persist streams the snapshot and then releases its read transaction at
+// once: not every caller calls Release (raft.RecoverCluster does not), and
+// an open read transaction would hold off Replace and Close.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	defer s.snap.Close()
 	n, err := s.snap.WriteTo(sink)
 	if err != nil {
 		sink.Cancel()

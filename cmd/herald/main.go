@@ -29,6 +29,7 @@ Usage:
                                 inspect or change cluster membership
   herald backup --addr HTTPADDR --out FILE   copy a node's event log
   herald restore --data DIR --from FILE      new single-node data dir from a backup
+  herald recover --data DIR --peers FILE     after losing quorum: set a stopped node's members
   herald version                print the version
 
 Run "herald <command> -h" for a command's flags.
@@ -59,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runBackup(ctx, args, stdout, stderr)
 	case "restore":
 		err = runRestore(ctx, args, stdout, stderr)
+	case "recover":
+		err = runRecover(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "herald %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":

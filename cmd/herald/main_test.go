@@ -227,3 +227,28 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		return len(metas) == 1 && metas[0].ID == "r1"
 	})
 }
+
+func TestRecoverRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	peers := filepath.Join(dir, "peers.json")
+	os.WriteFile(peers, []byte(`[{"id":"n1","raft":"x"}]`), 0o600)
+	for _, args := range [][]string{
+		{"recover"},
+		{"recover", "--data", dir},
+		{"recover", "--data", dir, "--peers", peers},                              // unknown field
+		{"recover", "--data", dir, "--peers", filepath.Join(dir, "missing.json")}, // no file
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 1 {
+			t.Fatalf("%v: exit %d, want 1 (%s)", args, code, errOut.String())
+		}
+	}
+	os.WriteFile(peers, []byte(`[{"id":"n1","raft_addr":"127.0.0.1:1"}]`), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"recover", "--data", dir, "--peers", peers}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "no Raft state") {
+		t.Fatalf("recover on an empty dir: %d %s", code, errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "events.db")); err == nil {
+		t.Fatal("a refused recover created an event log")
+	}
+}

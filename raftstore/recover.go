@@ -1,0 +1,71 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	hlog "github.com/herald-io/herald/log"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Recover rewrites a stopped node's Raft state so that its configuration is
+// exactly servers: the way back from a lost quorum (the survivors are told
+// who is left, then started). Every entry in the node's Raft log is
+// applied to the event log first, then a snapshot records the new
+// configuration. Run it on every survivor, with the same servers, while
+// no node is running. Entries the lost nodes committed but this node
+// never received are gone: recover the most up-to-date survivors.
+func Recover(dir string, db *hlog.DB, logger *slog.Logger, servers []Server) error {
+	if len(servers) == 0 {
+		return errors.New("raftstore: recover: no servers given")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	var conf raft.Configuration
+	for _, s := range servers {
+		if s.ID == "" || s.Addr == "" {
+			return fmt.Errorf("raftstore: recover: server %+v needs an id and an address", s)
+		}
+		suffrage := raft.Voter
+		if s.Suffrage == "nonvoter" {
+			suffrage = raft.Nonvoter
+		}
+		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Addr), Suffrage: suffrage})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raft.db")); err != nil {
+		return fmt.Errorf("raftstore: recover: %s holds no Raft state: %w", dir, err)
+	}
+	f, err := newFSM(db, logger)
+	if err != nil {
+		return err
+	}
+	logs, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(dir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
+	})
+	if err != nil {
+		return fmt.Errorf("raftstore: recover: open raft.db (is the node still running?): %w", err)
+	}
+	defer logs.Close()
+	hcl := newHCLogger(logger, "raft")
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hcl)
+	if err != nil {
+		return err
+	}
+	_, trans := raft.NewInmemTransport("")
+	rc := raft.DefaultConfig()
+	rc.LocalID = conf.Servers[0].ID // only used for validation here
+	rc.Logger = hcl
+	if err := raft.RecoverCluster(rc, f, logs, logs, snaps, trans, conf); err != nil {
+		return fmt.Errorf("raftstore: recover: %w", err)
+	}
+	logger.Warn("cluster configuration rewritten", "servers", len(servers))
+	return nil
+}
