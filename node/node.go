@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-io/herald/httpapi"
@@ -31,6 +32,8 @@ type Node struct {
 	client  *http.Client
 
 	httpAddr string // advertised HTTP address
+
+	lostCommits atomic.Int64 // publishes retried after leadership was lost mid-commit
 
 	leaderMu     sync.Mutex
 	leaderID     string
@@ -228,6 +231,9 @@ func (n *Node) WaitLeader(ctx context.Context) (string, error) {
 		n.leaderMu.Unlock()
 		if id != "" {
 			return id, nil
+		}
+		if id, _ := n.raft.Leader(); id != "" {
+			return id, nil // observed before the observer told us
 		}
 		select {
 		case <-ch:

@@ -14,13 +14,11 @@ import (
 var _ httpapi.Service = (*Node)(nil)
 
 // Publish assigns ids (when the client gave none), the default version and
-// the acceptance timestamp, validates, and commits through the group
-// commit. Only the leader accepts writes; on a follower it returns an error
-// wrapping httpapi.ErrNotLeader and the API forwards the request.
+// the acceptance timestamp on the node that accepted the request,
+// validates, and commits: through the group commit on the leader, or by
+// handing the identified events to the leader from a follower (see
+// commit).
 func (n *Node) Publish(ctx context.Context, req httpapi.PublishRequest) ([]hlog.Appended, error) {
-	if !n.raft.IsLeader() {
-		return nil, apiError(raftstore.ErrNotLeader)
-	}
 	now := time.Now().UTC()
 	evs := make([]hlog.NewEvent, len(req.Events))
 	for i, e := range req.Events {
@@ -36,8 +34,7 @@ func (n *Node) Publish(ctx context.Context, req httpapi.PublishRequest) ([]hlog.
 	if err := hlog.ValidateAppend(req.Store, evs); err != nil {
 		return nil, err
 	}
-	res, err := n.batch.submit(ctx, raftstore.AppendRequest{Store: req.Store, Events: evs})
-	return res, apiError(err)
+	return n.commit(ctx, raftstore.AppendRequest{Store: req.Store, Events: evs})
 }
 
 // checkRead enforces a read's consistency level before a local read.
