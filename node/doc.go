@@ -1,9 +1,20 @@
 // Package node assembles a Herald node: it opens the event log (package
 // log), starts Raft (package raftstore) and the HTTP API (package httpapi),
-// and provides what the API needs: a group-commit batcher that coalesces
-// concurrent publishes into one Raft entry, read consistency levels,
-// leadership observation, and cluster membership (bootstrap, join,
-// self-registration of each node's HTTP address).
+// and provides what the API needs:
 //
-// A test starts a whole node with one call: New(cfg) then Open().
+//   - a group-commit batcher that packs concurrent publishes into one Raft
+//     entry (at most two entries in flight; while they commit, the next
+//     batch fills);
+//   - publishes from any node: the accepting node assigns ids and
+//     timestamps, then commits through the leader (itself, or by sending
+//     the identified events to the leader), riding out elections and lost
+//     leadership by resending the same ids, which the log stores once;
+//   - read consistency levels and long polls;
+//   - leadership observation, membership (bootstrap, join, remove,
+//     leadership transfer, graceful shutdown that hands leadership over),
+//     self-registration of each node's HTTP address, and offline recovery
+//     from a lost quorum (Recover).
+//
+// A test starts a whole node with one call: New(cfg) then Open(); or a
+// loopback cluster with StartLocalCluster.
 package node
