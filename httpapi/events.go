@@ -134,7 +134,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		a.writeError(w, r, err)
 		return
 	}
-	res, err := a.svc.Publish(r.Context(), PublishRequest{Store: store, Events: evs})
+	res, err := a.svc.Publish(r.Context(), PublishRequest{Store: store, Events: evs, Forwarded: r.Header.Get(forwardedHeader) != ""})
 	if err != nil {
 		if a.maybeForward(w, r, body, err) {
 			return

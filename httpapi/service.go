@@ -57,6 +57,9 @@ type PublishRequest struct {
 	// client; the Service fills in ID (when empty), Version (default "1")
 	// and Timestamp.
 	Events []hlog.NewEvent
+	// Forwarded is set when another node sent this request on
+	// (Herald-Forwarded): the Service must not pass it on again.
+	Forwarded bool
 }
 
 // ReadRequest selects events of a store.

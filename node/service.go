@@ -34,7 +34,18 @@ func (n *Node) Publish(ctx context.Context, req httpapi.PublishRequest) ([]hlog.
 	if err := hlog.ValidateAppend(req.Store, evs); err != nil {
 		return nil, err
 	}
-	return n.commit(ctx, raftstore.AppendRequest{Store: req.Store, Events: evs})
+	areq := raftstore.AppendRequest{Store: req.Store, Events: evs}
+	if req.Forwarded {
+		// Another node sent these events here as to the leader. Commit
+		// them if this node leads, else answer at once: the sender
+		// retries, so events never hop from node to node.
+		if !n.raft.IsLeader() {
+			return nil, apiError(raftstore.ErrNotLeader)
+		}
+		res, err := n.batch.submit(ctx, areq)
+		return res, apiError(err)
+	}
+	return n.commit(ctx, areq)
 }
 
 // checkRead enforces a read's consistency level before a local read.
