@@ -21,7 +21,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: herald bench [publish|publish-batch|latency|all] [flags]")
+		fmt.Fprintln(stderr, "Usage: herald bench [publish|publish-batch|latency|failover|all] [flags]")
 		fs.PrintDefaults()
 	}
 	nodes := fs.Int("nodes", 3, "nodes in the in-process loopback cluster (ignored with --target)")
@@ -40,13 +40,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch scenario {
 	case "all":
 		scenarios = []string{"publish", "publish-batch", "latency"}
-	case "publish", "publish-batch", "latency":
+	case "publish", "publish-batch", "latency", "failover":
 		scenarios = []string{scenario}
 	default:
-		return fmt.Errorf("unknown scenario %q (publish, publish-batch, latency, all)", scenario)
+		return fmt.Errorf("unknown scenario %q (publish, publish-batch, latency, failover, all)", scenario)
 	}
 
 	targets := splitList(*target)
+	if scenario == "failover" && len(targets) > 0 {
+		return errors.New("failover kills a node of an in-process cluster; it cannot use --target")
+	}
+	var cluster *bench.Cluster
 	if len(targets) == 0 {
 		logger, err := newLogger(stderr, *logLevel, "text")
 		if err != nil {
@@ -63,6 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer c.Close()
+		cluster = c
 		leader := c.LeaderAddr()
 		if leader == "" {
 			return errors.New("no leader")
@@ -70,6 +75,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		targets = []string{leader}
 	}
 
+	if scenario == "failover" {
+		r, err := bench.Failover(ctx, cluster, *clients, *payload, *duration/2, *duration/2)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, r)
+		if r.Lost > 0 || r.Duplicates > 0 {
+			return fmt.Errorf("%d acknowledged events lost, %d stored twice", r.Lost, r.Duplicates)
+		}
+		return writeJSON(*jsonOut, r)
+	}
 	var results []bench.Result
 	for _, s := range scenarios {
 		cfg := bench.PublishConfig{Targets: targets, Clients: *clients, Payload: *payload, Duration: *duration, Store: "bench-" + s}
@@ -95,14 +111,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			break
 		}
 	}
-	if *jsonOut != "" {
-		b, err := json.MarshalIndent(results, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
+	return writeJSON(*jsonOut, results)
+}
+
+func writeJSON(path string, v any) error {
+	if path == "" {
+		return nil
 	}
-	return nil
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
