@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -245,14 +244,6 @@ func waitConverged(t testing.TB, nodes []*testNode, store string, lastSeq uint64
 		}
 	}
 	return head
-}
-
-func mustBody(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(bytes.TrimSpace(b))
 }
 
 func removeFile(p string) error { return os.Remove(p) }

@@ -103,5 +103,3 @@ func encodeSetNode(n hlog.NodeMeta) []byte {
 func encodeDeleteNode(id string) []byte {
 	return wire.AppendString([]byte{cmdVersion1, byte(cmdDeleteNode)}, id)
 }
-
-func wireReader(b []byte) *wire.Reader { return wire.NewReader(b) }

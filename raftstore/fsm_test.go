@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/herald-io/herald/internal/wire"
 	hlog "github.com/herald-io/herald/log"
 	"log/slog"
 )
@@ -53,7 +54,7 @@ func TestCommandRoundTrip(t *testing.T) {
 	if b[0] != cmdVersion1 || cmdType(b[1]) != cmdAppend {
 		t.Fatalf("header %v", b[:2])
 	}
-	got, err := decodeAppend(wireReader(b[2:]))
+	got, err := decodeAppend(wire.NewReader(b[2:]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestCommandRoundTrip(t *testing.T) {
 	}
 	// Every truncation is an error, never a panic.
 	for i := 2; i < len(b); i++ {
-		if _, err := decodeAppend(wireReader(b[2:i])); err == nil {
+		if _, err := decodeAppend(wire.NewReader(b[2:i])); err == nil {
 			t.Fatalf("truncated at %d decoded without error", i)
 		}
 	}
