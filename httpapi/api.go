@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -30,12 +31,28 @@ type API struct {
 	fwd    *forwarder
 }
 
+// Option configures an API.
+type Option func(*API)
+
+// WithForwardTLS makes the API reach the leader over HTTPS, trusting
+// cfg.RootCAs (nil: plain HTTP).
+func WithForwardTLS(cfg *tls.Config) Option {
+	return func(a *API) {
+		if cfg != nil {
+			a.fwd = newForwarder(cfg)
+		}
+	}
+}
+
 // New returns the API handler.
-func New(svc Service, logger *slog.Logger) *API {
+func New(svc Service, logger *slog.Logger, opts ...Option) *API {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	a := &API{svc: svc, log: logger.With("subsystem", "http"), fwd: newForwarder()}
+	a := &API{svc: svc, log: logger.With("subsystem", "http"), fwd: newForwarder(nil)}
+	for _, o := range opts {
+		o(a)
+	}
 	r := httprouter.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false

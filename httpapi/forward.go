@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,16 +14,24 @@ import (
 // forwarder relays requests that only the leader can serve.
 type forwarder struct {
 	client *http.Client
+	scheme string
 }
 
-func newForwarder() *forwarder {
-	return &forwarder{client: &http.Client{
+func newForwarder(tlsCfg *tls.Config) *forwarder {
+	scheme := "http://"
+	var clientTLS *tls.Config
+	if tlsCfg != nil {
+		scheme = "https://"
+		clientTLS = &tls.Config{RootCAs: tlsCfg.RootCAs, Certificates: tlsCfg.Certificates, MinVersion: tls.VersionTLS12}
+	}
+	return &forwarder{scheme: scheme, client: &http.Client{
 		Timeout: MaxWait + 10*time.Second, // a forwarded long poll lasts up to MaxWait
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        512,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
+			TLSClientConfig:     clientTLS,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
@@ -39,7 +48,7 @@ func (a *API) maybeForward(w http.ResponseWriter, r *http.Request, body []byte, 
 	if leader == "" {
 		return false
 	}
-	req, rerr := http.NewRequestWithContext(r.Context(), r.Method, "http://"+leader+r.URL.RequestURI(), bytes.NewReader(body))
+	req, rerr := http.NewRequestWithContext(r.Context(), r.Method, a.fwd.scheme+leader+r.URL.RequestURI(), bytes.NewReader(body))
 	if rerr != nil {
 		return false
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/herald-io/herald/httpapi"
@@ -155,7 +154,7 @@ func (n *Node) register() error {
 
 func (n *Node) postJoin(addr string, m hlog.NodeMeta) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr})
-	url := strings.TrimSuffix(httpURL(addr), "/") + "/v1/cluster/nodes"
+	url := n.nodeURL(addr) + "/v1/cluster/nodes"
 	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -174,13 +173,6 @@ func (n *Node) postJoin(addr string, m hlog.NodeMeta) error {
 	}
 	n.log.Info("registered with cluster", "via", addr)
 	return nil
-}
-
-func httpURL(addr string) string {
-	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
-		return addr
-	}
-	return "http://" + addr
 }
 
 // Remove takes a member out of the cluster and forgets its metadata.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,15 @@ type Config struct {
 	// Insecure allows listening on non-loopback addresses without
 	// authentication.
 	Insecure bool
+
+	// RaftTLS runs Raft over mutually authenticated TLS: this node's
+	// certificate, and the cluster CA as RootCAs and ClientCAs. A Raft
+	// listener with it may bind any address.
+	RaftTLS *tls.Config
+	// HTTPTLS serves the API over TLS (Certificates) and is the client
+	// configuration for calls to other nodes' APIs (RootCAs): joining and
+	// forwarding. Every node of a cluster uses HTTPS or none does.
+	HTTPTLS *tls.Config
 
 	Logger *slog.Logger
 
@@ -70,10 +80,11 @@ func (c *Config) validate() error {
 		return errors.New("node: Bootstrap and Join are exclusive")
 	}
 	if !c.Insecure {
-		for _, a := range []string{c.HTTPAddr, c.RaftAddr} {
-			if !IsLoopback(a) {
-				return fmt.Errorf("node: %s is not a loopback address and Herald has no authentication yet; pass --insecure to listen there anyway", a)
-			}
+		if !IsLoopback(c.HTTPAddr) {
+			return fmt.Errorf("node: %s is not a loopback address and the HTTP API has no authentication yet; pass --insecure to listen there anyway", c.HTTPAddr)
+		}
+		if !IsLoopback(c.RaftAddr) && c.RaftTLS == nil {
+			return fmt.Errorf("node: Raft on %s (not loopback) needs mutual TLS (--raft-tls-cert, --raft-tls-key, --raft-tls-ca) or --insecure", c.RaftAddr)
 		}
 	}
 	if c.Logger == nil {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +63,7 @@ func New(cfg Config) (*Node, error) {
 		ids:          newIDGen(),
 		stop:         make(chan struct{}),
 		leaderChange: make(chan struct{}),
-		client:       &http.Client{Timeout: 10 * time.Second},
+		client:       newNodeClient(cfg.HTTPTLS),
 	}, nil
 }
 
@@ -87,6 +89,9 @@ func (n *Node) Open() (err error) {
 	if err != nil {
 		return fmt.Errorf("node: http listen: %w", err)
 	}
+	if n.cfg.HTTPTLS != nil {
+		n.httpLn = tls.NewListener(n.httpLn, n.cfg.HTTPTLS)
+	}
 	n.httpAddr = n.cfg.HTTPAdvertise
 	if n.httpAddr == "" {
 		n.httpAddr = n.httpLn.Addr().String()
@@ -106,6 +111,7 @@ func (n *Node) Open() (err error) {
 		SnapshotThreshold:  n.cfg.SnapshotThreshold,
 		SnapshotInterval:   n.cfg.SnapshotInterval,
 		TrailingLogs:       n.cfg.TrailingLogs,
+		TLS:                n.cfg.RaftTLS,
 		OnLeaderChange:     n.onLeaderChange,
 	})
 	if err != nil {
@@ -119,7 +125,7 @@ func (n *Node) Open() (err error) {
 	n.batch.start()
 
 	n.httpSrv = &http.Server{
-		Handler:           httpapi.New(n, n.cfg.Logger),
+		Handler:           httpapi.New(n, n.cfg.Logger, httpapi.WithForwardTLS(n.cfg.HTTPTLS)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second, // request bodies; long polls wait in the handler
 		IdleTimeout:       120 * time.Second,
@@ -241,4 +247,27 @@ func (n *Node) WaitLeader(ctx context.Context) (string, error) {
 			return "", ctx.Err()
 		}
 	}
+}
+
+// newNodeClient is the client for calls to other nodes' APIs (join,
+// forwarded publishes), trusting their certificates when the cluster runs
+// HTTPS.
+func newNodeClient(tlsCfg *tls.Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	if tlsCfg != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: tlsCfg.RootCAs, Certificates: tlsCfg.Certificates, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
+}
+
+// nodeURL turns a node's HTTP address into a URL with the cluster's scheme.
+func (n *Node) nodeURL(addr string) string {
+	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+		return strings.TrimSuffix(addr, "/")
+	}
+	if n.cfg.HTTPTLS != nil {
+		return "https://" + addr
+	}
+	return "http://" + addr
 }

@@ -102,7 +102,7 @@ func (n *Node) publishTo(ctx context.Context, addr string, req raftstore.AppendR
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, httpURL(addr)+"/v1/stores/"+req.Store+"/events", bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, n.nodeURL(addr)+"/v1/stores/"+req.Store+"/events", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,11 @@ type Config struct {
 	// OnLeaderChange, if set, is called (from one goroutine, in order)
 	// whenever this node's view of the leader changes.
 	OnLeaderChange func(isLeader bool, leaderID, leaderAddr string)
+
+	// TLS, if set, runs Raft over mutually authenticated TLS: it must
+	// hold this node's certificate and the cluster CA as both RootCAs and
+	// ClientCAs.
+	TLS *tls.Config
 
 	// transport replaces the TCP transport (tests: raft's in-memory
 	// transport, which can be partitioned).
@@ -164,6 +170,14 @@ func (s *Store) Open() (err error) {
 	}
 	if s.cfg.transport != nil {
 		s.trans = s.cfg.transport
+	} else if s.cfg.TLS != nil {
+		stream, err := newTLSStream(s.cfg.Bind, adv, s.cfg.TLS)
+		if err != nil {
+			return fmt.Errorf("raftstore: TLS transport on %s: %w", s.cfg.Bind, err)
+		}
+		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hcl,
+		})
 	} else {
 		tcp, err := raft.NewTCPTransportWithLogger(s.cfg.Bind, adv, 5, 10*time.Second, hcl)
 		if err != nil {

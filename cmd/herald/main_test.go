@@ -43,6 +43,21 @@ func TestVersionAndUsage(t *testing.T) {
 	if code := run([]string{"serve", "--http", "0.0.0.0:0", "--raft", "127.0.0.1:0", "--data", t.TempDir()}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--insecure") {
 		t.Fatalf("non-loopback without --insecure: %d %q", code, errOut.String())
 	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--raft-tls-cert", "c.pem"}, "go together"},
+		{[]string{"--tls-key", "k.pem"}, "go together"},
+		{[]string{"--raft-tls-cert", "/nonexistent/c.pem", "--raft-tls-key", "/nonexistent/k.pem", "--raft-tls-ca", "x"}, "no such file"},
+		{[]string{"--http", "127.0.0.1:0", "--raft", "0.0.0.0:0"}, "mutual TLS"},
+	} {
+		errOut.Reset()
+		args := append([]string{"serve", "--data", t.TempDir()}, tc.args...)
+		if code := run(args, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), tc.want) {
+			t.Fatalf("%v: %d %q, want %q", tc.args, code, errOut.String(), tc.want)
+		}
+	}
 }
 
 // TestServeDefaultsAndEnv runs `herald serve` with no flags in an empty

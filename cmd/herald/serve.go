@@ -28,6 +28,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bootstrap := fs.Bool("bootstrap", false, "form a new single-node cluster if DATA holds none (implied when --join is not given)")
 	join := fs.String("join", "", "comma-separated HTTP addresses of running members to join through (first start only)")
 	insecure := fs.Bool("insecure", false, "allow non-loopback listen addresses without authentication")
+	raftTLS := addTLSFlags(fs, "raft-", "mutual TLS for Raft")
+	httpTLS := addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := envFlags(fs); err != nil {
@@ -47,6 +49,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *bootstrap && len(joins) > 0 {
 		return errors.New("--bootstrap and --join are exclusive")
 	}
+	raftTLSCfg, err := raftTLS.config("raft-", true)
+	if err != nil {
+		return err
+	}
+	httpTLSCfg, err := httpTLS.config("", false)
+	if err != nil {
+		return err
+	}
 	id, err := resolveNodeID(*data, *nodeID)
 	if err != nil {
 		return err
@@ -61,6 +71,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Bootstrap:     len(joins) == 0,
 		Join:          joins,
 		Insecure:      *insecure,
+		RaftTLS:       raftTLSCfg,
+		HTTPTLS:       httpTLSCfg,
 		Logger:        logger,
 	})
 	if err != nil {
@@ -69,7 +81,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := n.Open(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "herald (version %s): node %s serving http://%s (raft %s, data %s)\n", Version, id, n.HTTPAddr(), n.RaftAddr(), *data)
+	scheme := "http"
+	if httpTLSCfg != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "herald (version %s): node %s serving %s://%s (raft %s, data %s)\n", Version, id, scheme, n.HTTPAddr(), n.RaftAddr(), *data)
 	<-ctx.Done()
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
