@@ -2,72 +2,31 @@ package node
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-io/herald/internal/testcerts"
 )
 
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
+func mustCA(t *testing.T, name string) *testcerts.CA {
+	t.Helper()
+	ca, err := testcerts.NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+func mustIssue(t *testing.T, ca *testcerts.CA) *tls.Config {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cfg, err := ca.Issue()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// config issues a certificate for 127.0.0.1 (server and client use) and
-// returns a tls.Config trusting this CA both ways.
-func (ca *testCA) config(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "herald-node"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		RootCAs:      ca.pool,
-		ClientCAs:    ca.pool,
-		MinVersion:   tls.VersionTLS12,
-	}
+	return cfg
 }
 
 // TestTLSCluster runs three nodes with Raft over mutual TLS and the API
@@ -75,9 +34,9 @@ func (ca *testCA) config(t *testing.T) *tls.Config {
 // a node whose certificate comes from another CA can neither join nor,
 // once forced into the configuration, receive a single entry.
 func TestTLSCluster(t *testing.T) {
-	ca := newTestCA(t, "herald-test-ca")
+	ca := mustCA(t, "herald-test-ca")
 	nodes := mustStartCluster(t, 3, func(c *Config) {
-		cfg := ca.config(t)
+		cfg := mustIssue(t, ca)
 		c.RaftTLS, c.HTTPTLS = cfg, cfg
 	})
 	leader := leaderOf(t, nodes)
@@ -87,7 +46,7 @@ func TestTLSCluster(t *testing.T) {
 			follower = n
 		}
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
 	resp, err := client.Post("https://"+follower.HTTPAddr()+"/v1/stores/s/events", "application/json", strings.NewReader(`{"type":"t","data":1}`))
 	if err != nil {
 		t.Fatal(err)
@@ -106,9 +65,9 @@ func TestTLSCluster(t *testing.T) {
 	}
 
 	// An impostor with a certificate from another CA.
-	other := newTestCA(t, "other-ca")
+	other := mustCA(t, "other-ca")
 	bad := fastConfig("impostor", t.TempDir())
-	bad.RaftTLS, bad.HTTPTLS = other.config(t), other.config(t)
+	bad.RaftTLS, bad.HTTPTLS = mustIssue(t, other), mustIssue(t, other)
 	bad.Join = []string{leader.HTTPAddr()}
 	imp := mustStart(t, bad)
 	// It cannot join: the cluster does not trust it, nor it the cluster.

@@ -21,6 +21,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the node to back up (any member)")
 	out := fs.String("out", "", "file to write (required)")
+	ca := fs.String("ca", "", "CA certificate (PEM) to trust when --addr is https:// with a private CA")
 	if err := envFlags(fs); err != nil {
 		return err
 	}
@@ -34,7 +35,11 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client, err := cliClient(*ca)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

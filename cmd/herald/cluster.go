@@ -19,8 +19,9 @@ const clusterUsage = `Usage:
   herald cluster remove   [--addr HTTPADDR] --id ID
   herald cluster transfer [--addr HTTPADDR] [--to ID]
 
---addr is any member's HTTP address (default 127.0.0.1:8080); requests that
-only the leader can serve are forwarded to it.
+--addr is any member's HTTP address (default 127.0.0.1:8080; https://... for
+a cluster serving HTTPS, with --ca FILE for a private CA); requests that only
+the leader can serve are forwarded to it.
 `
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,6 +37,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	raftAddr := fs.String("raft-addr", "", "Raft address of the joining node")
 	httpAddr := fs.String("http-addr", "", "HTTP address of the joining node")
 	to := fs.String("to", "", "transfer: the member to hand leadership to (default: any up-to-date voter)")
+	ca := fs.String("ca", "", "CA certificate (PEM) to trust when --addr is https:// with a private CA")
 	if err := envFlags(fs); err != nil {
 		return err
 	}
@@ -65,7 +67,11 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprint(stderr, clusterUsage)
 		return fmt.Errorf("unknown subcommand %q", sub)
 	}
-	return callAPI(ctx, stdout, method, httpBase(*addr)+path, body)
+	client, err := cliClient(*ca)
+	if err != nil {
+		return err
+	}
+	return callAPI(ctx, client, stdout, method, httpBase(*addr)+path, body)
 }
 
 func httpBase(addr string) string {
@@ -77,7 +83,7 @@ func httpBase(addr string) string {
 
 // callAPI makes one request and prints the JSON answer indented; an error
 // answer becomes the command's error.
-func callAPI(ctx context.Context, stdout io.Writer, method, url string, body any) error {
+func callAPI(ctx context.Context, client *http.Client, stdout io.Writer, method, url string, body any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -95,7 +101,7 @@ func callAPI(ctx context.Context, stdout io.Writer, method, url string, body any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

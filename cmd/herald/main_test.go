@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/internal/testcerts"
 	"github.com/herald-io/herald/node"
 )
 
@@ -265,5 +266,48 @@ func TestRecoverRefusesBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "events.db")); err == nil {
 		t.Fatal("a refused recover created an event log")
+	}
+}
+
+// TestCLIOverHTTPS talks to a cluster serving HTTPS with a private CA:
+// refused without --ca, fine with it.
+func TestCLIOverHTTPS(t *testing.T) {
+	ca, err := testcerts.NewCA("cli-test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := node.StartLocalCluster(context.Background(), node.LocalCluster{
+		Dir: t.TempDir(), Nodes: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Tweak: func(c *node.Config) {
+			cfg, err := ca.Issue()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.RaftTLS, c.HTTPTLS = cfg, cfg
+		},
+	})
+	for _, n := range nodes {
+		defer n.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "https://" + nodes[0].HTTPAddr()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"cluster", "status", "--addr", addr}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "certificate") {
+		t.Fatalf("without --ca: %d %s", code, errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"cluster", "status", "--addr", addr, "--ca", caFile}, &out, &errOut); code != 0 || !strings.Contains(out.String(), `"leader": "n1"`) {
+		t.Fatalf("with --ca: %d %s %s", code, out.String(), errOut.String())
+	}
+	file := filepath.Join(t.TempDir(), "b.db")
+	if code := run([]string{"backup", "--addr", addr, "--ca", caFile, "--out", file}, &out, &errOut); code != 0 {
+		t.Fatalf("backup over HTTPS: %s", errOut.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 )
 
@@ -53,4 +54,23 @@ func (f tlsFlags) config(name string, mutual bool) (*tls.Config, error) {
 	}
 	cfg.RootCAs, cfg.ClientCAs = pool, pool
 	return cfg, nil
+}
+
+// cliClient is the HTTP client of the CLI commands; caFile, if set, is the
+// CA to trust for a cluster serving HTTPS with private certificates.
+func cliClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return http.DefaultClient, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New(caFile + ": no PEM certificate")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
