@@ -15,8 +15,9 @@ const appendFillPercent = 0.95
 // Tx is a read-write transaction on the log, used by the FSM to apply a
 // batch of Raft entries atomically. Everything it does is deterministic.
 type Tx struct {
-	tx       *bolt.Tx
-	appended bool
+	tx          *bolt.Tx
+	appended    bool
+	subsChanged bool
 }
 
 // Appended is the outcome of one event in an Append.

@@ -49,8 +49,9 @@ type DB struct {
 	mu sync.RWMutex // guards db against Replace
 	db *bolt.DB
 
-	chMu    sync.Mutex
-	changed chan struct{}
+	chMu        sync.Mutex
+	changed     chan struct{}
+	subsChanged chan struct{}
 }
 
 // Open opens (creating if needed) the log at path.
@@ -61,7 +62,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &DB{path: path, opts: opts, log: opts.Logger, changed: make(chan struct{})}
+	d := &DB{path: path, opts: opts, log: opts.Logger, changed: make(chan struct{}), subsChanged: make(chan struct{})}
 	db, err := d.openBolt()
 	if err != nil {
 		return nil, err
@@ -81,7 +82,7 @@ func (d *DB) openBolt() (*bolt.DB, error) {
 		return nil, fmt.Errorf("log: open %s: %w", d.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes} {
+		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -128,6 +129,22 @@ func (d *DB) Changed() <-chan struct{} {
 	return d.changed
 }
 
+// SubsChanged returns a channel that is closed the next time a
+// subscription is created, changed through the API, disabled or deleted
+// (not when only its delivery state moves).
+func (d *DB) SubsChanged() <-chan struct{} {
+	d.chMu.Lock()
+	defer d.chMu.Unlock()
+	return d.subsChanged
+}
+
+func (d *DB) notifySubs() {
+	d.chMu.Lock()
+	close(d.subsChanged)
+	d.subsChanged = make(chan struct{})
+	d.chMu.Unlock()
+}
+
 func (d *DB) notify() {
 	d.chMu.Lock()
 	close(d.changed)
@@ -151,6 +168,9 @@ func (d *DB) Update(fn func(*Tx) error) error {
 	})
 	if err == nil && t.appended {
 		d.notify()
+	}
+	if err == nil && t.subsChanged {
+		d.notifySubs()
 	}
 	return err
 }
@@ -272,6 +292,7 @@ func (d *DB) Replace(r io.Reader) error {
 	d.db = db
 	d.log.Info("log replaced from snapshot", "path", d.path)
 	d.notify()
+	d.notifySubs()
 	return nil
 }
 
@@ -291,7 +312,7 @@ func PrepareRestore(path string) error {
 		return err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes} {
+		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs} {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("%w: not a Herald event log (no %q bucket)", ErrCorrupt, b)
 			}

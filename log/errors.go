@@ -21,3 +21,14 @@ var (
 	// ErrCorrupt means a record on disk could not be decoded.
 	ErrCorrupt = errors.New("log: corrupt record")
 )
+
+// Subscription errors.
+var (
+	// ErrInvalidSubscription means a subscription's configuration failed
+	// validation; nothing was changed.
+	ErrInvalidSubscription = errors.New("invalid subscription")
+	// ErrSubscriptionNotFound means no subscription has that id.
+	ErrSubscriptionNotFound = errors.New("subscription not found")
+	// ErrSubscriptionExists means a subscription with that id exists.
+	ErrSubscriptionExists = errors.New("subscription exists")
+)

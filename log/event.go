@@ -50,7 +50,13 @@ type NewEvent struct {
 
 // AppendJSON appends the event's JSON object to b, with Data written as
 // stored.
-func (e *Event) AppendJSON(b []byte) []byte {
+func (e *Event) AppendJSON(b []byte) []byte { return e.appendJSON(b, true) }
+
+// AppendEnvelope appends the webhook envelope of the event to b: the JSON
+// object without the hash, Data as stored.
+func (e *Event) AppendEnvelope(b []byte) []byte { return e.appendJSON(b, false) }
+
+func (e *Event) appendJSON(b []byte, hash bool) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, e.ID)
 	b = append(b, `,"store":`...)
@@ -68,6 +74,9 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, e.Data...)
+	}
+	if !hash {
+		return append(b, '}')
 	}
 	b = append(b, `,"hash":"`...)
 	b = append(b, e.Hash...)
@@ -115,8 +124,11 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // ValidateStoreName reports whether name is a valid store name:
-// [a-z0-9][a-z0-9._-]{0,63}.
+// [a-z0-9][a-z0-9._-]{0,63}, or HeraldStore (which only Herald writes).
 func ValidateStoreName(name string) error {
+	if name == HeraldStore {
+		return nil
+	}
 	if name == "" || len(name) > MaxStoreLen {
 		return fmt.Errorf("%w: %q must be 1-%d characters", ErrInvalidStore, name, MaxStoreLen)
 	}

@@ -50,13 +50,8 @@ func EncodeAppend(reqs []AppendRequest) []byte {
 	for _, r := range reqs {
 		b = wire.AppendString(b, r.Store)
 		b = wire.AppendUvarint(b, uint64(len(r.Events)))
-		for _, e := range r.Events {
-			b = wire.AppendString(b, e.ID)
-			b = wire.AppendString(b, e.Type)
-			b = wire.AppendString(b, e.Version)
-			b = wire.AppendString(b, e.IdempotencyKey)
-			b = wire.AppendUint64(b, uint64(e.Timestamp))
-			b = wire.AppendBytes(b, e.Data)
+		for i := range r.Events {
+			b = appendNewEvent(b, &r.Events[i])
 		}
 	}
 	return b
@@ -76,13 +71,7 @@ func decodeAppend(r *wire.Reader) ([]AppendRequest, error) {
 		}
 		req.Events = make([]hlog.NewEvent, 0, m)
 		for j := uint64(0); j < m && r.Err() == nil; j++ {
-			var e hlog.NewEvent
-			e.ID = r.String()
-			e.Type = r.String()
-			e.Version = r.String()
-			e.IdempotencyKey = r.String()
-			e.Timestamp = int64(r.Uint64())
-			e.Data = r.Bytes() // aliases the Raft entry, which outlives the apply
+			e := readNewEvent(r)
 			req.Events = append(req.Events, e)
 		}
 		reqs = append(reqs, req)
@@ -91,6 +80,26 @@ func decodeAppend(r *wire.Reader) ([]AppendRequest, error) {
 		return nil, fmt.Errorf("%w: append: %v", ErrBadCommand, r.Err())
 	}
 	return reqs, nil
+}
+
+func appendNewEvent(b []byte, e *hlog.NewEvent) []byte {
+	b = wire.AppendString(b, e.ID)
+	b = wire.AppendString(b, e.Type)
+	b = wire.AppendString(b, e.Version)
+	b = wire.AppendString(b, e.IdempotencyKey)
+	b = wire.AppendUint64(b, uint64(e.Timestamp))
+	return wire.AppendBytes(b, e.Data)
+}
+
+func readNewEvent(r *wire.Reader) hlog.NewEvent {
+	var e hlog.NewEvent
+	e.ID = r.String()
+	e.Type = r.String()
+	e.Version = r.String()
+	e.IdempotencyKey = r.String()
+	e.Timestamp = int64(r.Uint64())
+	e.Data = r.Bytes() // aliases the Raft entry, which outlives the apply
+	return e
 }
 
 func encodeSetNode(n hlog.NodeMeta) []byte {

@@ -137,7 +137,7 @@ func applyCommand(tx *hlog.Tx, data []byte) (interface{}, error) {
 		}
 		return nil, tx.DeleteNode(id)
 	}
-	return nil, fmt.Errorf("%w: unknown type %d", ErrBadCommand, data[1])
+	return applySubCommand(tx, cmdType(data[1]), r)
 }
 
 // Snapshot captures the log at the current applied index: a read
