@@ -1,6 +1,11 @@
-// Package delivery will hold Herald's webhook dispatcher (the leader-only
-// delivery loops; see the webhook delivery issue). It starts with what both
-// sides of a webhook share: Standard Webhooks signatures.
+// Package delivery is Herald's webhook dispatcher: the leader-only loops
+// that POST every event matching a subscription to its endpoint as a
+// signed JSON envelope, retry failures on the subscription's schedule,
+// and commit every attempt, cursor and retry entry through Raft so a new
+// leader continues where the old one stopped. It reads the event log
+// through Source and commits through Committer; it imports neither Raft
+// nor bbolt. See DESIGN.md for the state machine of a delivery and what
+// happens on failover.
 //
 // Herald signs every request with the Standard Webhooks scheme:
 //
