@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	hlog "github.com/herald-io/herald/log"
 	"github.com/julienschmidt/httprouter"
 )
 
@@ -83,6 +84,21 @@ func New(svc Service, logger *slog.Logger, opts ...Option) *API {
 	r.POST("/v1/stores/:store/events", a.publish)
 	r.GET("/v1/stores/:store/events", a.readEvents)
 	r.GET("/v1/stores/:store/events/:id", a.getEvent)
+
+	const subs = "/v1/stores/:store/subscriptions"
+	r.POST(subs, a.createSubscription)
+	r.GET(subs, a.listSubscriptions)
+	r.GET(subs+"/:id", a.getSubscription)
+	r.PATCH(subs+"/:id", a.patchSubscription)
+	r.DELETE(subs+"/:id", a.deleteSubscription)
+	r.POST(subs+"/:id/secret/rotate", a.rotateSecret)
+	r.POST(subs+"/:id/enable", a.setStatus(hlog.SubActive))
+	r.POST(subs+"/:id/pause", a.setStatus(hlog.SubPaused))
+	r.POST(subs+"/:id/test", a.testSubscription)
+	r.POST(subs+"/:id/replay", a.replay)
+	r.GET(subs+"/:id/deliveries", a.listDeliveries)
+	r.GET(subs+"/:id/deliveries/:event_id", a.eventDeliveries)
+	r.POST(subs+"/:id/deliveries/:event_id/redeliver", a.redeliver)
 	a.router = r
 	return a
 }

@@ -29,12 +29,18 @@ func errorStatus(err error) (status int, code string, retry bool) {
 	switch {
 	case errors.As(err, &re):
 		return re.status, re.code, false
+	case errors.Is(err, hlog.ErrInvalidSubscription):
+		return http.StatusBadRequest, "invalid_subscription", false
 	case errors.Is(err, hlog.ErrInvalidEvent):
 		return http.StatusBadRequest, "invalid_event", false
 	case errors.Is(err, hlog.ErrInvalidStore):
 		return http.StatusBadRequest, "invalid_store", false
 	case errors.Is(err, hlog.ErrInvalidPattern):
 		return http.StatusBadRequest, "invalid_parameter", false
+	case errors.Is(err, hlog.ErrSubscriptionNotFound):
+		return http.StatusNotFound, "not_found", false
+	case errors.Is(err, hlog.ErrSubscriptionExists):
+		return http.StatusConflict, "conflict", false
 	case errors.Is(err, hlog.ErrStoreNotFound), errors.Is(err, hlog.ErrEventNotFound), errors.Is(err, ErrNotFound):
 		return http.StatusNotFound, "not_found", false
 	case errors.Is(err, ErrBadRequest):

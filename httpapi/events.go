@@ -94,6 +94,10 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		a.writeError(w, r, err)
 		return
 	}
+	if store == hlog.HeraldStore {
+		a.writeError(w, r, badRequest("reserved_store", "store %s holds Herald's own operational events; it cannot be published to", store))
+		return
+	}
 	body, err := readBody(w, r, MaxBodyBytes)
 	if err != nil {
 		a.writeError(w, r, err)

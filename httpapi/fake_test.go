@@ -174,3 +174,152 @@ func (f *fakeService) TransferLeader(ctx context.Context, to string) (string, er
 func (f *fakeService) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return f.db.WriteTo(w)
 }
+
+// Subscriptions: the fake applies the log's commands directly, as the FSM
+// would, so the API is tested against real storage.
+
+func (f *fakeService) subIn(store, id string) (hlog.Subscription, error) {
+	s, err := f.db.Subscription(id)
+	if err != nil {
+		return s, err
+	}
+	if s.Store != store {
+		return hlog.Subscription{}, fmt.Errorf("%w: %s", hlog.ErrSubscriptionNotFound, id)
+	}
+	return s, nil
+}
+
+func (f *fakeService) CreateSubscription(ctx context.Context, req CreateSubscriptionRequest) (hlog.Subscription, error) {
+	if err := f.leaderCheck(Leader); err != nil {
+		return hlog.Subscription{}, err
+	}
+	f.mu.Lock()
+	f.n++
+	s := req.Sub
+	s.ID = fmt.Sprintf("sub_%06d", f.n)
+	f.mu.Unlock()
+	s.CreatedAt, s.UpdatedAt = time.Now().UnixNano(), time.Now().UnixNano()
+	if len(s.Secrets) == 0 {
+		s.Secrets = []hlog.Secret{{Key: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+	}
+	if err := f.db.Update(func(tx *hlog.Tx) error { return tx.CreateSubscription(s, req.FromSeq) }); err != nil {
+		return hlog.Subscription{}, err
+	}
+	return f.db.Subscription(s.ID)
+}
+
+func (f *fakeService) ListSubscriptions(ctx context.Context, store string, c Consistency) ([]hlog.Subscription, error) {
+	if err := f.leaderCheck(c); err != nil {
+		return nil, err
+	}
+	return f.db.Subscriptions(store)
+}
+
+func (f *fakeService) GetSubscription(ctx context.Context, store, id string, c Consistency) (hlog.Subscription, error) {
+	if err := f.leaderCheck(c); err != nil {
+		return hlog.Subscription{}, err
+	}
+	return f.subIn(store, id)
+}
+
+func (f *fakeService) UpdateSubscription(ctx context.Context, store, id string, p hlog.SubPatch) (out hlog.Subscription, err error) {
+	if err := f.leaderCheck(Leader); err != nil {
+		return out, err
+	}
+	if _, err := f.subIn(store, id); err != nil {
+		return out, err
+	}
+	err = f.db.Update(func(tx *hlog.Tx) error {
+		out, err = tx.PatchSubscription(id, p, time.Now().UnixNano())
+		return err
+	})
+	return out, err
+}
+
+func (f *fakeService) DeleteSubscription(ctx context.Context, store, id string) error {
+	if err := f.leaderCheck(Leader); err != nil {
+		return err
+	}
+	if _, err := f.subIn(store, id); err != nil {
+		return err
+	}
+	return f.db.Update(func(tx *hlog.Tx) error { return tx.DeleteSubscription(id) })
+}
+
+func (f *fakeService) RotateSecret(ctx context.Context, store, id, secret string, grace time.Duration) (out hlog.Subscription, err error) {
+	if _, err := f.subIn(store, id); err != nil {
+		return out, err
+	}
+	if secret == "" {
+		secret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	}
+	now := time.Now()
+	err = f.db.Update(func(tx *hlog.Tx) error {
+		out, err = tx.RotateSecret(id, secret, now.Add(grace).UnixNano(), now.UnixNano())
+		return err
+	})
+	return out, err
+}
+
+func (f *fakeService) Redeliver(ctx context.Context, store, id, eventID string) (out hlog.RetryEntry, err error) {
+	if _, err := f.subIn(store, id); err != nil {
+		return out, err
+	}
+	ev, err := f.db.Get(store, eventID)
+	if err != nil {
+		return out, err
+	}
+	err = f.db.Update(func(tx *hlog.Tx) error {
+		out, err = tx.Redeliver(id, ev.Seq, time.Now().UnixNano())
+		return err
+	})
+	return out, err
+}
+
+func (f *fakeService) Replay(ctx context.Context, store, id string, req ReplayRequest) (out ReplayResult, err error) {
+	if _, err := f.subIn(store, id); err != nil {
+		return out, err
+	}
+	from := req.FromSeq
+	if from == 0 {
+		from = 1 // the fake replays everything for a "since"
+	}
+	err = f.db.Update(func(tx *hlog.Tx) error {
+		out.Queued, err = tx.Replay(id, from, req.OnlyDead, time.Now().UnixNano())
+		return err
+	})
+	out.FromSeq = from
+	return out, err
+}
+
+func (f *fakeService) TestSubscription(ctx context.Context, store, id string) (hlog.Attempt, error) {
+	s, err := f.subIn(store, id)
+	if err != nil {
+		return hlog.Attempt{}, err
+	}
+	return hlog.Attempt{EventID: "evt_test", Attempt: 1, At: time.Now().UnixNano(), Status: 204, Outcome: hlog.OutcomeSucceeded,
+		RequestHeaders: [][2]string{{"herald-subscription", s.ID}}}, nil
+}
+
+func (f *fakeService) Deliveries(ctx context.Context, store, id string, q DeliveriesQuery) (DeliveriesPage, error) {
+	if _, err := f.subIn(store, id); err != nil {
+		return DeliveriesPage{}, err
+	}
+	if q.Status == DeliveryPending {
+		es, err := f.db.Retries(id, q.After, q.Limit)
+		return DeliveriesPage{Pending: es}, err
+	}
+	as, next, err := f.db.Attempts(id, hlog.AttemptQuery{Outcome: hlog.Outcome(q.Status), After: q.After, Limit: q.Limit})
+	return DeliveriesPage{Attempts: as, Next: next}, err
+}
+
+func (f *fakeService) EventDeliveries(ctx context.Context, store, id, eventID string, c Consistency) ([]hlog.Attempt, error) {
+	if _, err := f.subIn(store, id); err != nil {
+		return nil, err
+	}
+	ev, err := f.db.Get(store, eventID)
+	if err != nil {
+		return nil, err
+	}
+	return f.db.EventAttempts(id, ev.Seq)
+}

@@ -130,4 +130,6 @@ type Service interface {
 	// LeaderHTTPAddr returns the leader's HTTP address (host:port), or ""
 	// when unknown or when this node is the leader.
 	LeaderHTTPAddr() string
+
+	SubscriptionService
 }

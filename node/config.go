@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -64,6 +65,31 @@ type Config struct {
 	// BatchInFlight is how many entries the batcher lets Raft commit at
 	// once (default 2): while they commit, the next batch fills.
 	BatchInFlight int
+
+	// UserAgent is sent with every webhook (default "Herald").
+	UserAgent string
+	// Delivery tunes the webhook dispatcher; zero values take its
+	// defaults.
+	Delivery DeliveryOptions
+}
+
+// DeliveryOptions tune the webhook dispatcher (see node/delivery.Config).
+type DeliveryOptions struct {
+	// FlushInterval and FlushMax bound how results are batched into one
+	// Raft entry (default 10ms, 1000 results).
+	FlushInterval time.Duration
+	FlushMax      int
+	// Keep is the number of attempts kept per subscription (default
+	// 100,000).
+	Keep int
+	// BreakerThreshold is the number of consecutive failures that opens a
+	// subscription's circuit breaker (default 5).
+	BreakerThreshold int
+	// Jitter varies retry delays by this fraction either way (default
+	// 0.2; negative for none).
+	Jitter float64
+	// DialContext dials webhook endpoints (default net.Dialer).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c *Config) validate() error {

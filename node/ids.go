@@ -18,7 +18,10 @@ type idGen struct {
 
 func newIDGen() *idGen { return &idGen{entropy: ulid.Monotonic(rand.Reader, 0)} }
 
-func (g *idGen) next(now time.Time) string {
+func (g *idGen) next(now time.Time) string { return "evt_" + g.ulid(now) }
+
+// ulid returns a new ULID, monotonic within this node.
+func (g *idGen) ulid(now time.Time) string {
 	g.mu.Lock()
 	id, err := ulid.New(ulid.Timestamp(now), g.entropy)
 	if err != nil {
@@ -28,5 +31,5 @@ func (g *idGen) next(now time.Time) string {
 		id = ulid.MustNew(ulid.Timestamp(now), g.entropy)
 	}
 	g.mu.Unlock()
-	return "evt_" + id.String()
+	return id.String()
 }

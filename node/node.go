@@ -17,6 +17,7 @@ import (
 
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
+	"github.com/herald-io/herald/node/delivery"
 	"github.com/herald-io/herald/raftstore"
 )
 
@@ -34,6 +35,16 @@ type Node struct {
 	client  *http.Client
 
 	httpAddr string // advertised HTTP address
+
+	sender           *delivery.Sender
+	dispatcher       *delivery.Dispatcher
+	deliveryStarted  bool
+	deliveryStop     chan struct{}
+	deliveryStopOnce sync.Once
+	deliveryDone     chan struct{}
+	// crashOnClose (tests) closes Raft before the dispatcher, so results of
+	// finished attempts are lost as in a crash.
+	crashOnClose bool
 
 	lostCommits atomic.Int64 // publishes retried after leadership was lost mid-commit
 
@@ -64,6 +75,8 @@ func New(cfg Config) (*Node, error) {
 		stop:         make(chan struct{}),
 		leaderChange: make(chan struct{}),
 		client:       newNodeClient(cfg.HTTPTLS),
+		deliveryStop: make(chan struct{}),
+		deliveryDone: make(chan struct{}),
 	}, nil
 }
 
@@ -124,6 +137,24 @@ func (n *Node) Open() (err error) {
 	n.batch = newBatcher(n.raft, n.log, n.cfg.BatchWait, n.cfg.BatchMaxEvents, n.cfg.BatchMaxBytes, n.cfg.BatchInFlight)
 	n.batch.start()
 
+	dc := n.cfg.Delivery
+	n.sender = delivery.NewSender(delivery.SenderConfig{UserAgent: n.cfg.UserAgent, DialContext: dc.DialContext})
+	n.dispatcher = delivery.New(delivery.Config{
+		Source:           n.db,
+		Committer:        n.raft,
+		Sender:           n.sender,
+		Logger:           n.cfg.Logger.With("subsystem", "delivery", "node", n.cfg.ID),
+		NewID:            n.ids.next,
+		FlushInterval:    dc.FlushInterval,
+		FlushMax:         dc.FlushMax,
+		Keep:             dc.Keep,
+		BreakerThreshold: dc.BreakerThreshold,
+		Jitter:           dc.Jitter,
+	})
+	n.deliveryStarted = true
+	n.wg.Add(1)
+	go n.deliveryLoop()
+
 	n.httpSrv = &http.Server{
 		Handler:           httpapi.New(n, n.cfg.Logger, httpapi.WithForwardTLS(n.cfg.HTTPTLS)),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -150,6 +181,8 @@ func (n *Node) Open() (err error) {
 // anyway; the others elect a leader as after a crash.
 func (n *Node) Shutdown(ctx context.Context) error {
 	if n.raft != nil && n.raft.IsLeader() && n.raft.Voters() > 1 {
+		// Commit the results of finished deliveries while still leader.
+		n.stopDelivery()
 		if to, err := n.TransferLeader(ctx, ""); err != nil {
 			n.log.Warn("leadership transfer before shutdown failed", "error", err)
 		} else {
@@ -186,7 +219,16 @@ func (n *Node) closeAll() error {
 	if n.batch != nil {
 		n.batch.close()
 	}
-	if n.raft != nil {
+	if n.crashOnClose && n.raft != nil {
+		if err := n.raft.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.stopDelivery()
+	if n.sender != nil {
+		n.sender.Close()
+	}
+	if n.raft != nil && !n.crashOnClose {
 		if err := n.raft.Close(); err != nil {
 			errs = append(errs, err)
 		}

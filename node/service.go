@@ -19,6 +19,9 @@ var _ httpapi.Service = (*Node)(nil)
 // handing the identified events to the leader from a follower (see
 // commit).
 func (n *Node) Publish(ctx context.Context, req httpapi.PublishRequest) ([]hlog.Appended, error) {
+	if req.Store == hlog.HeraldStore {
+		return nil, fmt.Errorf("%w: store %s is written by Herald only", hlog.ErrInvalidStore, hlog.HeraldStore)
+	}
 	now := time.Now().UTC()
 	evs := make([]hlog.NewEvent, len(req.Events))
 	for i, e := range req.Events {

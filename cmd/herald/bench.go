@@ -21,7 +21,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: herald bench [publish|publish-batch|latency|failover|all] [flags]")
+		fmt.Fprintln(stderr, "Usage: herald bench [publish|publish-batch|latency|deliver|deliver-latency|failover|all] [flags]")
 		fs.PrintDefaults()
 	}
 	nodes := fs.Int("nodes", 3, "nodes in the in-process loopback cluster (ignored with --target)")
@@ -31,6 +31,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	payload := fs.Int("payload", 512, "bytes of data per event")
 	duration := fs.Duration("duration", 10*time.Second, "length of each scenario")
 	rate := fs.Float64("rate", 1000, "offered events/s for latency")
+	subs := fs.Int("subs", 1, "subscriptions for deliver and deliver-latency (each gets every event)")
+	inFlight := fs.Int("in-flight", 64, "max_in_flight of each subscription for deliver")
+	events := fs.Int("events", 50000, "backlog of events delivered by deliver (divided among --subs)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	logLevel := fs.String("log-level", "error", "log level of the in-process nodes")
 	if err := fs.Parse(args); err != nil {
@@ -39,11 +42,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var scenarios []string
 	switch scenario {
 	case "all":
-		scenarios = []string{"publish", "publish-batch", "latency"}
-	case "publish", "publish-batch", "latency", "failover":
+		scenarios = []string{"publish", "publish-batch", "latency", "deliver", "deliver-latency"}
+	case "publish", "publish-batch", "latency", "deliver", "deliver-latency", "failover":
 		scenarios = []string{scenario}
 	default:
-		return fmt.Errorf("unknown scenario %q (publish, publish-batch, latency, failover, all)", scenario)
+		return fmt.Errorf("unknown scenario %q (publish, publish-batch, latency, deliver, deliver-latency, failover, all)", scenario)
 	}
 
 	targets := splitList(*target)
@@ -86,8 +89,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return writeJSON(*jsonOut, r)
 	}
-	var results []bench.Result
+	var results []any
 	for _, s := range scenarios {
+		if s == "deliver" || s == "deliver-latency" {
+			dc := bench.DeliverConfig{Target: targets[0], Store: "bench-" + s, Subscriptions: *subs, MaxInFlight: *inFlight,
+				Payload: *payload, Events: *events / max(*subs, 1)}
+			if s == "deliver-latency" {
+				dc.Rate, dc.Duration = *rate, *duration
+			}
+			r, err := bench.Deliver(ctx, dc)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, r)
+			results = append(results, r)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
 		cfg := bench.PublishConfig{Targets: targets, Clients: *clients, Payload: *payload, Duration: *duration, Store: "bench-" + s}
 		switch s {
 		case "publish-batch":

@@ -37,7 +37,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer os.RemoveAll(dir)
 	}
-	nodes, err := node.StartLocalCluster(ctx, node.LocalCluster{Dir: dir, Nodes: *count, Port: *port, Logger: logger})
+	nodes, err := node.StartLocalCluster(ctx, node.LocalCluster{Dir: dir, Nodes: *count, Port: *port, Logger: logger,
+		Tweak: func(c *node.Config) { c.UserAgent = userAgent() }})
 	for _, n := range nodes {
 		defer n.Close()
 	}

@@ -18,6 +18,9 @@ import (
 // Version is set at build time with -ldflags "-X main.Version=...".
 var Version = "dev"
 
+// userAgent is the User-Agent of every webhook this binary sends.
+func userAgent() string { return "Herald/" + Version }
+
 const usage = `Herald: an event store with built-in webhook delivery.
 
 Usage:

@@ -74,6 +74,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		RaftTLS:       raftTLSCfg,
 		HTTPTLS:       httpTLSCfg,
 		Logger:        logger,
+		UserAgent:     userAgent(),
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,323 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/herald-io/herald/httpapi"
+	hlog "github.com/herald-io/herald/log"
+	"github.com/herald-io/herald/node/delivery"
+	"github.com/herald-io/herald/raftstore"
+)
+
+// Subscription writes are leader-only Raft commands: a follower answers
+// ErrNotLeader and the API forwards the request. Ids, secrets and times
+// are decided here, before the command, so the FSM stays deterministic.
+
+// leaderWrite fails fast on a follower.
+func (n *Node) leaderWrite() error {
+	if !n.raft.IsLeader() {
+		return apiError(raftstore.ErrNotLeader)
+	}
+	return nil
+}
+
+// subIn loads a subscription and checks that it belongs to store.
+func (n *Node) subIn(store, id string) (hlog.Subscription, error) {
+	s, err := n.db.Subscription(id)
+	if err != nil {
+		return s, err
+	}
+	if s.Store != store {
+		return hlog.Subscription{}, fmt.Errorf("%w: %s in store %s", hlog.ErrSubscriptionNotFound, id, store)
+	}
+	return s, nil
+}
+
+// CreateSubscription assigns an id (sub_ + ULID), the timestamps and, when
+// none was given, a secret, then commits the subscription.
+func (n *Node) CreateSubscription(ctx context.Context, req httpapi.CreateSubscriptionRequest) (hlog.Subscription, error) {
+	if err := n.leaderWrite(); err != nil {
+		return hlog.Subscription{}, err
+	}
+	now := time.Now().UTC()
+	s := req.Sub
+	s.ID = "sub_" + n.ids.ulid(now)
+	s.CreatedAt, s.UpdatedAt = now.UnixNano(), now.UnixNano()
+	if len(s.Secrets) == 0 {
+		sec, err := delivery.NewSecret()
+		if err != nil {
+			return hlog.Subscription{}, err
+		}
+		s.Secrets = []hlog.Secret{{Key: sec}}
+	}
+	s.ApplyDefaults()
+	if err := s.Validate(); err != nil {
+		return hlog.Subscription{}, err
+	}
+	out, err := n.raft.CreateSubscription(&s, req.FromSeq)
+	return out, apiError(err)
+}
+
+// ListSubscriptions lists a store's subscriptions.
+func (n *Node) ListSubscriptions(ctx context.Context, store string, c httpapi.Consistency) ([]hlog.Subscription, error) {
+	if err := hlog.ValidateStoreName(store); err != nil {
+		return nil, err
+	}
+	if err := n.checkRead(ctx, c); err != nil {
+		return nil, err
+	}
+	return n.db.Subscriptions(store)
+}
+
+// GetSubscription returns one subscription.
+func (n *Node) GetSubscription(ctx context.Context, store, id string, c httpapi.Consistency) (hlog.Subscription, error) {
+	if err := n.checkRead(ctx, c); err != nil {
+		return hlog.Subscription{}, err
+	}
+	return n.subIn(store, id)
+}
+
+// UpdateSubscription commits a partial update.
+func (n *Node) UpdateSubscription(ctx context.Context, store, id string, p hlog.SubPatch) (hlog.Subscription, error) {
+	if err := n.leaderWrite(); err != nil {
+		return hlog.Subscription{}, err
+	}
+	if _, err := n.subIn(store, id); err != nil {
+		return hlog.Subscription{}, err
+	}
+	out, err := n.raft.PatchSubscription(id, &p, time.Now().UTC())
+	return out, apiError(err)
+}
+
+// DeleteSubscription deletes a subscription with its delivery state.
+func (n *Node) DeleteSubscription(ctx context.Context, store, id string) error {
+	if err := n.leaderWrite(); err != nil {
+		return err
+	}
+	if _, err := n.subIn(store, id); err != nil {
+		return err
+	}
+	return apiError(n.raft.DeleteSubscription(id))
+}
+
+// RotateSecret makes secret (or a new one) current; the old one signs
+// alongside for grace.
+func (n *Node) RotateSecret(ctx context.Context, store, id, secret string, grace time.Duration) (hlog.Subscription, error) {
+	if err := n.leaderWrite(); err != nil {
+		return hlog.Subscription{}, err
+	}
+	if _, err := n.subIn(store, id); err != nil {
+		return hlog.Subscription{}, err
+	}
+	if secret == "" {
+		var err error
+		if secret, err = delivery.NewSecret(); err != nil {
+			return hlog.Subscription{}, err
+		}
+	}
+	now := time.Now().UTC()
+	out, err := n.raft.RotateSecret(id, secret, now.Add(grace), now)
+	return out, apiError(err)
+}
+
+// Redeliver queues one event for delivery now, whatever its outcome so
+// far.
+func (n *Node) Redeliver(ctx context.Context, store, id, eventID string) (hlog.RetryEntry, error) {
+	if err := n.leaderWrite(); err != nil {
+		return hlog.RetryEntry{}, err
+	}
+	if _, err := n.subIn(store, id); err != nil {
+		return hlog.RetryEntry{}, err
+	}
+	ev, err := n.db.Get(store, eventID)
+	if err != nil {
+		return hlog.RetryEntry{}, err
+	}
+	out, err := n.raft.Redeliver(id, ev.Seq, time.Now().UTC())
+	return out, apiError(err)
+}
+
+// Replay re-sends from a seq, or from the first event at or after a time.
+func (n *Node) Replay(ctx context.Context, store, id string, req httpapi.ReplayRequest) (httpapi.ReplayResult, error) {
+	if err := n.leaderWrite(); err != nil {
+		return httpapi.ReplayResult{}, err
+	}
+	if _, err := n.subIn(store, id); err != nil {
+		return httpapi.ReplayResult{}, err
+	}
+	from := req.FromSeq
+	if from == 0 {
+		seq, err := n.firstSeqSince(store, req.Since)
+		if err != nil {
+			return httpapi.ReplayResult{}, err
+		}
+		from = seq
+	}
+	queued, err := n.raft.Replay(id, from, req.OnlyDead, time.Now().UTC())
+	return httpapi.ReplayResult{FromSeq: from, Queued: queued}, apiError(err)
+}
+
+// firstSeqSince finds the first event with a timestamp at or after since
+// (timestamps are assigned by the accepting node, so they are nearly but
+// not strictly ordered; the scan takes the first in seq order). When none
+// is, it returns the seq after the end: nothing to replay.
+func (n *Node) firstSeqSince(store string, since time.Time) (uint64, error) {
+	after := uint64(0)
+	for {
+		evs, next, err := n.db.Read(store, hlog.ReadOptions{After: after, Limit: 1000})
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range evs {
+			if !e.Timestamp.Before(since) {
+				return e.Seq, nil
+			}
+		}
+		if len(evs) == 0 || next <= after {
+			return next + 1, nil
+		}
+		after = next
+	}
+}
+
+// TestSubscription sends a herald.test event (not stored) from this node
+// and returns the attempt.
+func (n *Node) TestSubscription(ctx context.Context, store, id string) (hlog.Attempt, error) {
+	s, err := n.subIn(store, id)
+	if err != nil {
+		return hlog.Attempt{}, err
+	}
+	now := time.Now().UTC()
+	keys, err := delivery.Keys(&s, now)
+	if err != nil {
+		return hlog.Attempt{}, err
+	}
+	ev := hlog.Event{ID: n.ids.next(now), Store: store, Type: "herald.test", Timestamp: now, Version: "1",
+		Data: []byte(`{"message":"test event from Herald","subscription_id":"` + s.ID + `"}`)}
+	body := ev.AppendEnvelope(nil)
+	a, resp, err := n.sender.Send(ctx, &s, keys, &ev, body, 1)
+	if err != nil {
+		return hlog.Attempt{}, fmt.Errorf("%w: %v", httpapi.ErrUnavailable, err)
+	}
+	_ = resp
+	delivery.ExpandRequestHeaders(&a, store, s.ID)
+	a.Outcome = hlog.OutcomeFailed
+	if a.Error == "" && delivery.Success(a.Status) {
+		a.Outcome = hlog.OutcomeSucceeded
+	}
+	return a, nil
+}
+
+// Deliveries reads the delivery log.
+func (n *Node) Deliveries(ctx context.Context, store, id string, q httpapi.DeliveriesQuery) (httpapi.DeliveriesPage, error) {
+	if err := n.checkRead(ctx, q.Consistency); err != nil {
+		return httpapi.DeliveriesPage{}, err
+	}
+	if _, err := n.subIn(store, id); err != nil {
+		return httpapi.DeliveriesPage{}, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if q.Status == httpapi.DeliveryPending {
+		// One more than asked tells whether there is a next page.
+		es, err := n.db.Retries(id, q.After, limit+1)
+		if err != nil {
+			return httpapi.DeliveriesPage{}, err
+		}
+		page := httpapi.DeliveriesPage{Pending: es}
+		if len(es) > limit {
+			page.Pending = es[:limit]
+			page.Next = es[limit-1].Seq
+		}
+		return page, nil
+	}
+	as, next, err := n.db.Attempts(id, hlog.AttemptQuery{Outcome: hlog.Outcome(q.Status), After: q.After, Limit: limit})
+	for i := range as {
+		delivery.ExpandRequestHeaders(&as[i], store, id)
+	}
+	return httpapi.DeliveriesPage{Attempts: as, Next: next}, err
+}
+
+// EventDeliveries returns every kept attempt for one event.
+func (n *Node) EventDeliveries(ctx context.Context, store, id, eventID string, c httpapi.Consistency) ([]hlog.Attempt, error) {
+	if err := n.checkRead(ctx, c); err != nil {
+		return nil, err
+	}
+	if _, err := n.subIn(store, id); err != nil {
+		return nil, err
+	}
+	ev, err := n.db.Get(store, eventID)
+	if err != nil {
+		return nil, err
+	}
+	as, err := n.db.EventAttempts(id, ev.Seq)
+	for i := range as {
+		delivery.ExpandRequestHeaders(&as[i], store, id)
+	}
+	return as, err
+}
+
+// deliveryLoop runs the dispatcher while this node leads: after a barrier
+// (so the local log holds every committed entry), until leadership is
+// lost or the node stops. A dispatcher that stops on its own (a commit
+// failed) is restarted after a pause if this node still leads.
+func (n *Node) deliveryLoop() {
+	defer n.wg.Done()
+	defer close(n.deliveryDone)
+	for {
+		select {
+		case <-n.deliveryStop:
+			return
+		default:
+		}
+		n.leaderMu.Lock()
+		isLeader, ch := n.isLeader, n.leaderChange
+		n.leaderMu.Unlock()
+		if !isLeader {
+			select {
+			case <-ch:
+				continue
+			case <-n.deliveryStop:
+				return
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-ch:
+			case <-n.deliveryStop:
+			case <-ctx.Done():
+			}
+			cancel()
+		}()
+		err := n.raft.Barrier(10 * time.Second)
+		if err == nil {
+			err = n.dispatcher.Run(ctx)
+		}
+		stopped := ctx.Err() != nil
+		cancel()
+		if stopped || errors.Is(err, delivery.ErrStopped) {
+			continue // leadership changed or the node stops: re-check
+		}
+		n.log.Warn("dispatcher stopped; restarting if still leader", "error", err)
+		select {
+		case <-time.After(time.Second):
+		case <-n.deliveryStop:
+			return
+		}
+	}
+}
+
+// stopDelivery stops the dispatcher and waits, so the results of finished
+// attempts are committed while this node can still commit.
+func (n *Node) stopDelivery() {
+	n.deliveryStopOnce.Do(func() { close(n.deliveryStop) })
+	if n.deliveryStarted {
+		<-n.deliveryDone
+	}
+}
