@@ -324,6 +324,9 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, ps httprouter
 func (a *API) testSubscription(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	at, err := a.svc.TestSubscription(r.Context(), ps.ByName("store"), ps.ByName("id"))
 	if err != nil {
+		if a.maybeForward(w, r, nil, err) {
+			return
+		}
 		a.writeError(w, r, err)
 		return
 	}

@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,4 +210,87 @@ func TestDeliveryFailover(t *testing.T) {
 		s, err := newLeader.DB().Subscription(subU.ID)
 		return err == nil && s.Cursor >= maxSeq
 	})
+}
+
+// TestSubscriptionAPIOverHTTP drives the subscription API of a real
+// cluster through a follower (writes are forwarded to the leader), sends
+// a test event, and reads the delivery log back with its request headers.
+func TestSubscriptionAPIOverHTTP(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	var follower *testNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+		}
+	}
+	recv := newCountingReceiver(t)
+	call := func(method, path, body string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, follower.url(path), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := httpc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+			}
+		}
+		return resp.StatusCode
+	}
+	var sub struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+		Cursor uint64 `json:"cursor"`
+	}
+	if st := call("POST", "/v1/stores/shop/subscriptions", `{"url":"`+recv.srv.URL+`","types":["order.*"]}`, &sub); st != 201 || sub.Secret == "" {
+		t.Fatalf("create through a follower: %d %+v", st, sub)
+	}
+	var test struct {
+		Status         string            `json:"status"`
+		ResponseStatus int               `json:"response_status"`
+		RequestHeaders map[string]string `json:"request_headers"`
+	}
+	if st := call("POST", "/v1/stores/shop/subscriptions/"+sub.ID+"/test", "", &test); st != 200 || test.Status != "succeeded" || test.ResponseStatus != 204 {
+		t.Fatalf("test event: %d %+v", st, test)
+	}
+	if test.RequestHeaders["webhook-signature"] != "(elided)" || test.RequestHeaders["herald-subscription"] != sub.ID {
+		t.Fatalf("test request headers: %v", test.RequestHeaders)
+	}
+	for i := 0; i < 5; i++ {
+		publish(t, follower.HTTPAddr(), "shop", `{"type":"order.created","data":{"i":`+fmt.Sprint(i)+`}}`)
+	}
+	publish(t, follower.HTTPAddr(), "shop", `{"type":"product.saved","data":{}}`)
+	waitFor(t, 10*time.Second, "5 deliveries plus the test", func() bool { return recv.distinct() == 6 })
+	var page struct {
+		Deliveries []struct {
+			EventID        string            `json:"event_id"`
+			Status         string            `json:"status"`
+			RequestHeaders map[string]string `json:"request_headers"`
+		} `json:"deliveries"`
+	}
+	waitFor(t, 10*time.Second, "delivery log on the leader", func() bool {
+		call("GET", "/v1/stores/shop/subscriptions/"+sub.ID+"/deliveries?status=succeeded", "", &page)
+		return len(page.Deliveries) == 5
+	})
+	if h := page.Deliveries[0].RequestHeaders; h["webhook-id"] != page.Deliveries[0].EventID || h["user-agent"] == "" || h["herald-store"] != "shop" {
+		t.Fatalf("recorded request headers: %v", h)
+	}
+	// Every node holds the same subscription state (replicated).
+	waitFor(t, 10*time.Second, "cursor replicated to every node", func() bool {
+		for _, n := range nodes {
+			s, err := n.DB().Subscription(sub.ID)
+			if err != nil || s.Cursor != 6 {
+				return false
+			}
+		}
+		return true
+	})
+	if st := call("DELETE", "/v1/stores/shop/subscriptions/"+sub.ID, "", nil); st != 204 {
+		t.Fatalf("delete: %d", st)
+	}
 }

@@ -271,6 +271,12 @@ func TestSnapshotInstallOnFarBehindNode(t *testing.T) {
 		}
 	}
 	f.stop()
+	// A paused subscription: its state must travel in the snapshot too.
+	sub, err := leader.CreateSubscription(context.Background(), httpapi.CreateSubscriptionRequest{Sub: hlog.Subscription{
+		Store: "s", URL: "http://127.0.0.1:9/hook", Status: hlog.SubPaused}, FromSeq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 200; i++ {
 		if code, b := publish(t, leader.HTTPAddr(), "s", fmt.Sprintf(`{"type":"t","data":%d}`, i)); code != 201 {
 			t.Fatalf("%d %s", code, b)
@@ -281,6 +287,9 @@ func TestSnapshotInstallOnFarBehindNode(t *testing.T) {
 	}
 	f.restart()
 	waitConverged(t, nodes, "s", 200)
+	if got, err := f.DB().Subscription(sub.ID); err != nil || got.Secrets[0] != sub.Secrets[0] || got.Status != hlog.SubPaused {
+		t.Fatalf("subscription after snapshot install: %+v %v", got, err)
+	}
 	// And it keeps applying new entries after the install.
 	if code, b := publish(t, leader.HTTPAddr(), "s", `{"type":"t","data":"after"}`); code != 201 {
 		t.Fatalf("%d %s", code, b)

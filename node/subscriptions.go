@@ -183,9 +183,12 @@ func (n *Node) firstSeqSince(store string, since time.Time) (uint64, error) {
 	}
 }
 
-// TestSubscription sends a herald.test event (not stored) from this node
-// and returns the attempt.
+// TestSubscription sends a herald.test event (not stored) from the leader
+// (so a subscription just created is found) and returns the attempt.
 func (n *Node) TestSubscription(ctx context.Context, store, id string) (hlog.Attempt, error) {
+	if err := n.leaderWrite(); err != nil {
+		return hlog.Attempt{}, err
+	}
 	s, err := n.subIn(store, id)
 	if err != nil {
 		return hlog.Attempt{}, err

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -134,7 +135,7 @@ func (s *Sender) Send(ctx context.Context, sub *hlog.Subscription, keys [][]byte
 	parent := ctx
 	ctx, cancel := context.WithTimeout(parent, sub.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.URL, strings.NewReader(string(body)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.URL, bytes.NewReader(body))
 	if err != nil {
 		a.Error = err.Error()
 		a.Duration = int64(time.Since(start))

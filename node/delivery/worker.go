@@ -37,7 +37,8 @@ type worker struct {
 	// oldest unfinished one.
 	newQ     []uint64
 	newDone  map[uint64]bool
-	scanned  uint64 // last seq examined for new deliveries
+	scanned  uint64       // last seq read from the log for new deliveries
+	buf      []hlog.Event // read ahead, not yet sent (all > the cursor)
 	cursor   uint64 // last cursor sent to the committer
 	retries  map[uint64]*retryItem
 	due      retryHeap // retries not in flight, by due time
@@ -67,6 +68,10 @@ type sendResult struct {
 	err   error
 	isNew bool
 }
+
+// readAhead is how many matching events a worker reads from the log at
+// once.
+const readAhead = 256
 
 func startWorker(ctx context.Context, d *Dispatcher, c *committer, sub hlog.Subscription) (*worker, error) {
 	patterns, err := hlog.ParsePatterns(sub.Types)
@@ -319,25 +324,31 @@ func (w *worker) dispatchNew(now time.Time) (caughtUp bool, wake time.Time, err 
 				return false, retryAt, nil
 			}
 		}
-		evs, next, err := w.d.cfg.Source.Read(w.sub.Store, hlog.ReadOptions{After: w.scanned, Limit: free, Types: w.patterns})
-		if err != nil {
-			return false, time.Time{}, err
-		}
-		if next <= w.scanned {
-			return true, time.Time{}, nil
-		}
-		for i := range evs {
-			if _, pending := w.retries[evs[i].Seq]; pending {
-				continue // already queued (a replay moved the cursor back over it)
+		if len(w.buf) == 0 {
+			evs, next, err := w.d.cfg.Source.Read(w.sub.Store, hlog.ReadOptions{After: w.scanned, Limit: readAhead, Types: w.patterns})
+			if err != nil {
+				return false, time.Time{}, err
 			}
-			if ok, _ := w.allow(now); !ok {
-				next = evs[i].Seq - 1
-				break
+			if next <= w.scanned {
+				return true, time.Time{}, nil
 			}
-			w.newQ = append(w.newQ, evs[i].Seq)
-			w.send(evs[i], 1, false, true)
+			w.buf, w.scanned = evs, next
 		}
-		w.scanned = next
+		for free > 0 && len(w.buf) > 0 {
+			ev := w.buf[0]
+			if _, pending := w.retries[ev.Seq]; pending {
+				w.buf = w.buf[1:] // already queued (a replay moved the cursor back over it)
+				continue
+			}
+			if ok, retryAt := w.allow(now); !ok {
+				w.sendCursor()
+				return false, retryAt, nil
+			}
+			w.buf = w.buf[1:]
+			w.newQ = append(w.newQ, ev.Seq)
+			w.send(ev, 1, false, true)
+			free--
+		}
 		w.sendCursor()
 		if w.breakerOpen {
 			return false, time.Time{}, nil
@@ -373,6 +384,9 @@ func (w *worker) lowWater() uint64 {
 	}
 	if len(w.newQ) > 0 {
 		return w.newQ[0] - 1
+	}
+	if len(w.buf) > 0 {
+		return w.buf[0].Seq - 1
 	}
 	return w.scanned
 }
