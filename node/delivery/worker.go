@@ -39,7 +39,7 @@ type worker struct {
 	newDone  map[uint64]bool
 	scanned  uint64       // last seq read from the log for new deliveries
 	buf      []hlog.Event // read ahead, not yet sent (all > the cursor)
-	cursor   uint64 // last cursor sent to the committer
+	cursor   uint64       // last cursor sent to the committer
 	retries  map[uint64]*retryItem
 	due      retryHeap // retries not in flight, by due time
 	disabled bool
