@@ -260,17 +260,25 @@ func (t *Tx) ApplyDeliveries(b DeliveryBatch) error {
 			if err := xb.Put(eventAttemptKey(a.Seq, a.ID), nil); err != nil {
 				return err
 			}
-			switch a.Outcome {
-			case OutcomeFailed:
-				e := RetryEntry{Seq: a.Seq, EventID: a.EventID, Attempts: a.Attempt, NextAt: a.NextAt, LastError: attemptError(a), Manual: a.Manual}
-				err = rb.Put(seqKey(a.Seq), encodeRetry(&e))
-			case OutcomeDead:
-				if err = rb.Delete(seqKey(a.Seq)); err == nil {
+			if queuedAfter(rb, a) {
+				// A redelivery was asked for after this attempt started:
+				// keep it queued.
+				if a.Outcome == OutcomeDead {
 					err = zb.Put(seqKey(a.Seq), buf)
 				}
-			default:
-				if err = rb.Delete(seqKey(a.Seq)); err == nil {
-					err = zb.Delete(seqKey(a.Seq))
+			} else {
+				switch a.Outcome {
+				case OutcomeFailed:
+					e := RetryEntry{Seq: a.Seq, EventID: a.EventID, Attempts: a.Attempt, NextAt: a.NextAt, LastError: attemptError(a), Manual: a.Manual}
+					err = rb.Put(seqKey(a.Seq), encodeRetry(&e))
+				case OutcomeDead:
+					if err = rb.Delete(seqKey(a.Seq)); err == nil {
+						err = zb.Put(seqKey(a.Seq), buf)
+					}
+				default:
+					if err = rb.Delete(seqKey(a.Seq)); err == nil {
+						err = zb.Delete(seqKey(a.Seq))
+					}
 				}
 			}
 			if err != nil {
@@ -304,6 +312,17 @@ func (t *Tx) ApplyDeliveries(b DeliveryBatch) error {
 		}
 	}
 	return nil
+}
+
+// queuedAfter reports whether the retry set holds a redelivery of a's
+// event that was asked for after a started: a's outcome must not clear it.
+func queuedAfter(rb *bolt.Bucket, a *Attempt) bool {
+	v := rb.Get(seqKey(a.Seq))
+	if v == nil {
+		return false
+	}
+	e, err := decodeRetry(a.Seq, v)
+	return err == nil && e.Manual && e.Attempts == 0 && a.At < e.NextAt
 }
 
 func attemptError(a *Attempt) string {

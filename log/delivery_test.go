@@ -310,3 +310,27 @@ func TestDisableAndSubsChanged(t *testing.T) {
 		t.Fatal("an invalid batch recorded attempts")
 	}
 }
+
+// TestLateResultKeepsNewerRedelivery: the result of an attempt that
+// started before a redelivery was asked for must not clear it.
+func TestLateResultKeepsNewerRedelivery(t *testing.T) {
+	d := mustOpen(t)
+	mustAppend(t, d, "shop", ev("e1", "t", `1`))
+	s := mustCreateSub(t, d, newSub("sub_1", "shop"), 1)
+	asked := baseTime + 100
+	if err := d.Update(func(tx *Tx) error { _, err := tx.Redeliver(s.ID, 1, asked); return err }); err != nil {
+		t.Fatal(err)
+	}
+	late := attempt(1, 1, OutcomeSucceeded)
+	late.At = asked - 50
+	applyDeliveries(t, d, DeliveryBatch{Subs: []SubDelivery{{ID: s.ID, Epoch: s.Epoch, Attempts: []Attempt{late}}}})
+	if rs, _ := d.Retries(s.ID, 0, 0); len(rs) != 1 || !rs[0].Manual {
+		t.Fatalf("redelivery lost to a late result: %+v", rs)
+	}
+	own := attempt(1, 1, OutcomeSucceeded)
+	own.At, own.Manual = asked+10, true
+	applyDeliveries(t, d, DeliveryBatch{Subs: []SubDelivery{{ID: s.ID, Epoch: s.Epoch, Attempts: []Attempt{own}}}})
+	if rs, _ := d.Retries(s.ID, 0, 0); len(rs) != 0 {
+		t.Fatalf("the redelivery's own success must clear it: %+v", rs)
+	}
+}

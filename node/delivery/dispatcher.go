@@ -124,7 +124,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			seen[s.ID] = true
 			w := workers[s.ID]
 			if w != nil && (w.gen != s.Gen || s.Status != hlog.SubActive || w.stopped()) {
-				w.stop()
+				w.drain(drainGrace)
 				delete(workers, s.ID)
 				// Commit what the old loop learned before the new one
 				// loads its state.
@@ -153,7 +153,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		for id, w := range workers {
 			if !seen[id] {
-				w.stop()
+				w.drain(drainGrace)
 				delete(workers, id)
 			}
 		}
@@ -167,6 +167,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// drainGrace is how long a subscription's requests in flight may take to
+// finish when its configuration changes.
+const drainGrace = 5 * time.Second
 
 // result is one worker's news for the committer: an attempt and/or a
 // cursor move, the failure state, a disable and operational events.

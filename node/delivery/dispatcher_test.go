@@ -346,7 +346,15 @@ func TestRedeliverAndReplay(t *testing.T) {
 	if err := e.db.Update(func(tx *hlog.Tx) error { _, err := tx.Redeliver(sub.ID, seqs[1], time.Now().UnixNano()); return err }); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "redelivered", func() bool { return f.count() == 6 })
+	waitFor(t, 5*time.Second, "redelivered", func() bool {
+		if f.count() > 6 {
+			for _, r := range f.requests() {
+				t.Logf("seq %d attempt %d status %d", r.Seq, r.Attempt, r.Status)
+			}
+			t.Fatalf("%d requests", f.count())
+		}
+		return f.count() == 6
+	})
 	r := f.requests()[5]
 	if r.Seq != seqs[1] || r.Attempt != 1 {
 		t.Fatalf("redelivery: seq %d attempt %d", r.Seq, r.Attempt)

@@ -28,6 +28,7 @@ type worker struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	quit   chan struct{} // closed by drain
 	done   chan struct{}
 
 	results  chan sendResult
@@ -82,6 +83,7 @@ func startWorker(ctx context.Context, d *Dispatcher, c *committer, sub hlog.Subs
 		d: d, c: c, sub: sub, gen: sub.Gen, patterns: patterns,
 		log:     d.log.With("subscription", sub.ID, "store", sub.Store),
 		done:    make(chan struct{}),
+		quit:    make(chan struct{}),
 		results: make(chan sendResult, sub.MaxInFlight),
 		newDone: map[uint64]bool{},
 		scanned: sub.Cursor,
@@ -131,6 +133,22 @@ func (w *worker) stop() {
 	<-w.done
 }
 
+// drain stops the loop gracefully, for a configuration change: nothing new
+// is sent, requests in flight may finish (and their results are
+// recorded) for up to grace, then the rest are cancelled. Cancelled ones
+// are sent again by the next loop.
+func (w *worker) drain(grace time.Duration) {
+	close(w.quit)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-w.done:
+	case <-t.C:
+		w.log.Warn("requests still in flight after the drain grace; cancelling them", "grace", grace)
+		w.stop()
+	}
+}
+
 func (w *worker) stopped() bool {
 	select {
 	case <-w.done:
@@ -150,20 +168,27 @@ func (w *worker) run() {
 			w.handle(<-w.results)
 		}
 	}()
+	quit := w.quit
 	for {
-		if w.ctx.Err() != nil || w.disabled {
+		if w.ctx.Err() != nil || w.disabled || (quit == nil && w.inflight == 0) {
 			return
 		}
 		changed := w.d.cfg.Source.Changed()
 		now := time.Now()
-		wake := w.dispatchRetries(now)
-		caughtUp, newWake, err := w.dispatchNew(now)
-		if err != nil {
-			w.log.Error("reading the log failed; retrying", "error", err)
-			newWake = now.Add(time.Second)
-		}
-		if wake.IsZero() || (!newWake.IsZero() && newWake.Before(wake)) {
-			wake = newWake
+		var wake time.Time
+		caughtUp := false
+		if quit != nil {
+			wake = w.dispatchRetries(now)
+			var newWake time.Time
+			var err error
+			caughtUp, newWake, err = w.dispatchNew(now)
+			if err != nil {
+				w.log.Error("reading the log failed; retrying", "error", err)
+				newWake = now.Add(time.Second)
+			}
+			if wake.IsZero() || (!newWake.IsZero() && newWake.Before(wake)) {
+				wake = newWake
+			}
 		}
 		var timer *time.Timer
 		var timerC <-chan time.Time
@@ -188,6 +213,8 @@ func (w *worker) run() {
 			}
 		case <-timerC:
 		case <-changedC:
+		case <-quit:
+			quit = nil // draining: only collect what is in flight
 		case <-w.ctx.Done():
 		}
 		if timer != nil {
