@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -89,28 +92,101 @@ func BenchmarkPublish64Clients(b *testing.B) { benchmarkPublish(b, 64, 1) }
 func BenchmarkPublishBatch100(b *testing.B) { benchmarkPublish(b, 16, 100) }
 
 // TestFailoverAccounting kills the leader of a small cluster under load:
-// nothing acknowledged may be lost or doubled, the gap must be measured,
-// and a deliberately dropped event must be reported as lost.
+// nothing acknowledged may be lost (stored or delivered) or stored twice,
+// the gaps must be measured, and an id that was never stored must be
+// reported as lost.
 func TestFailoverAccounting(t *testing.T) {
 	c := startCluster(t, 3)
-	r, err := Failover(context.Background(), c, 4, 64, 300*time.Millisecond, 1500*time.Millisecond)
+	recv := mustReceiver(t, ReceiverConfig{})
+	r, err := Failover(context.Background(), c, FailoverConfig{Clients: 4, Payload: 64, Before: 300 * time.Millisecond, After: 1500 * time.Millisecond, Receiver: recv})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Log(r)
-	if r.Acked == 0 || r.Lost != 0 || r.Duplicates != 0 || r.Gap <= 0 || r.NewLeader == "" || r.NewLeader == r.Killed {
+	if r.Events == 0 || r.Lost != 0 || r.PublishGap <= 0 || r.DeliveryGap <= 0 || r.Params["new_leader"] == nil || r.Params["new_leader"] == r.Params["killed"] {
 		t.Fatalf("failover result: %+v", r)
 	}
-	// The accounting itself can fail: an id that was never stored counts
-	// as lost.
+	if r.Deliveries < r.Events {
+		t.Fatalf("%d deliveries for %d acknowledged events", r.Deliveries, r.Events)
+	}
 	var survivor = c.Nodes[0]
 	for _, n := range c.Nodes {
-		if n.ID() == r.NewLeader {
+		if n.ID() == r.Params["new_leader"] {
 			survivor = n
 		}
 	}
 	lost, dups, err := account(survivor, "bench-failover", []string{"f0-0", "never-published"})
 	if err != nil || lost != 1 || dups != 0 {
 		t.Fatalf("account with a dropped event: lost=%d dups=%d err=%v", lost, dups, err)
+	}
+}
+
+func mustReceiver(t testing.TB, cfg ReceiverConfig) *Receiver {
+	t.Helper()
+	r, err := StartReceiver(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestRunEveryScenario runs every scenario with tiny sizes through Run and
+// checks each result is well-formed.
+func TestRunEveryScenario(t *testing.T) {
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Options{Dir: t.TempDir(), Clients: 4, Batch: 10, Payload: 64, Duration: 800 * time.Millisecond,
+		Rate: 200, Subs: []int{1, 3}, Deliveries: 300, OrderedSubs: 2, OrderedEvents: 30, Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	names := map[string]Result{}
+	for _, r := range res {
+		names[r.Name] = r
+		if r.Throughput <= 0 || r.Unit == "" || r.Lost != 0 || r.Params == nil {
+			t.Errorf("%s: not well-formed: %+v", r.Name, r)
+		}
+	}
+	for _, n := range []string{"baseline-http", "baseline-fsync", "publish", "publish-batch", "deliver-1", "deliver-3", "deliver-ordered-2", "latency", "failover"} {
+		if _, ok := names[n]; !ok {
+			t.Fatalf("no %s result in %v", n, out.String())
+		}
+	}
+	if d := names["deliver-3"]; d.Deliveries != 3*d.Events || d.Ratio <= 0 || d.Errors != 0 {
+		t.Fatalf("deliver-3: %+v", d)
+	}
+	if l := names["latency"]; l.Deliveries != l.Events || l.P99 <= 0 || l.E2EMax <= 0 {
+		t.Fatalf("latency: %+v", l)
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, res); err != nil || strings.Count(table.String(), "\n") != len(res)+1 {
+		t.Fatalf("table:\n%s", table.String())
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeliverReportsLostEvents: a receiver that answers 204 without
+// recording (a delivery lost on the way) must show up as lost, not hang
+// the run or count as delivered.
+func TestDeliverReportsLostEvents(t *testing.T) {
+	c := startCluster(t, 1)
+	recv := mustReceiver(t, ReceiverConfig{Drop: 2})
+	r, err := Deliver(context.Background(), DeliverConfig{Target: c.LeaderAddr(), Receiver: recv, Events: 50, Payload: 32, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Lost != 2 || r.Deliveries != 48 {
+		t.Fatalf("lost %d deliveries %d, want 2 and 48", r.Lost, r.Deliveries)
+	}
+	// And a flaky receiver costs retries, not events.
+	flaky := mustReceiver(t, ReceiverConfig{FailRate: 0.3})
+	r, err = Deliver(context.Background(), DeliverConfig{Target: c.LeaderAddr(), Store: "flaky", Receiver: flaky, Events: 100, Payload: 32, Timeout: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Lost != 0 || r.Deliveries != 100 || flaky.Stats().Failed == 0 {
+		t.Fatalf("flaky receiver: %+v %+v", r, flaky.Stats())
 	}
 }

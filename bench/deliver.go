@@ -7,69 +7,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// DeliverConfig describes one delivery run against a cluster's HTTP API.
-// The receiver runs in this process on 127.0.0.1.
+// DeliverConfig describes a delivery run against a cluster's HTTP API.
 type DeliverConfig struct {
-	Target        string // the HTTP address (host:port) to create subscriptions and publish on
-	Store         string // default "bench-deliver"
-	Subscriptions int    // subscriptions on the store, each receiving every event (default 1)
-	MaxInFlight   int    // per subscription (default 64)
-	Payload       int    // bytes of data per event (default 512)
-	// Events is the backlog delivered in throughput mode (default 50,000
-	// per subscription divided among them).
-	Events int
-	// Rate switches to latency mode: events/s published one per request
-	// for Duration, measuring publish-ack → received.
-	Rate     float64
-	Duration time.Duration // latency mode, default 10s
-}
-
-// DeliverResult is one delivery run's outcome.
-type DeliverResult struct {
-	Name          string        `json:"name"`
-	Subscriptions int           `json:"subscriptions"`
-	MaxInFlight   int           `json:"max_in_flight"`
-	Payload       int           `json:"payload"`
-	Rate          float64       `json:"rate,omitempty"`
-	Events        int           `json:"events"`
-	Deliveries    int64         `json:"deliveries"` // requests the receiver got
-	Duplicates    int64         `json:"duplicates"`
-	Duration      time.Duration `json:"duration_ns"`
-	Throughput    float64       `json:"deliveries_per_sec"`
-	P50           time.Duration `json:"p50_ns,omitempty"`
-	P90           time.Duration `json:"p90_ns,omitempty"`
-	P99           time.Duration `json:"p99_ns,omitempty"`
-	Max           time.Duration `json:"max_ns,omitempty"`
-	// SentP50 and SentP99 measure from the start of the publish request
-	// (latency mode): the whole path, commit included.
-	SentP50 time.Duration `json:"sent_p50_ns,omitempty"`
-	SentP99 time.Duration `json:"sent_p99_ns,omitempty"`
-}
-
-func (r DeliverResult) String() string {
-	if r.Rate > 0 {
-		return fmt.Sprintf("%-14s subs=%d rate=%.0f/s payload=%dB: %d events, %d deliveries; publish-ack -> received p50=%v p90=%v p99=%v max=%v; publish-sent -> received p50=%v p99=%v; duplicates=%d",
-			r.Name, r.Subscriptions, r.Rate, r.Payload, r.Events, r.Deliveries,
-			r.P50.Round(10*time.Microsecond), r.P90.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond),
-			r.SentP50.Round(10*time.Microsecond), r.SentP99.Round(10*time.Microsecond), r.Duplicates)
-	}
-	return fmt.Sprintf("%-14s subs=%d in-flight=%d payload=%dB: %d deliveries in %v = %.0f deliveries/s (all results committed); duplicates=%d",
-		r.Name, r.Subscriptions, r.MaxInFlight, r.Payload, r.Deliveries, r.Duration.Round(time.Millisecond), r.Throughput, r.Duplicates)
+	Target        string    // HTTP address (host:port) to create subscriptions and publish on
+	Store         string    // default "bench-deliver"
+	Receiver      *Receiver // required: where the subscriptions point
+	Subscriptions int       // each receives every event (default 1)
+	Ordered       bool      // ordered subscriptions (max_in_flight 1)
+	MaxInFlight   int       // per unordered subscription (default 64)
+	Payload       int       // bytes of data per event (default 512)
+	Events        int       // backlog published, delivered to every subscription (default 50,000)
+	// Timeout bounds the wait for the backlog to drain (default 5 min).
+	Timeout  time.Duration
+	Progress *Progress
 }
 
 func (c *DeliverConfig) defaults() error {
-	if c.Target == "" {
-		return errors.New("bench: no target")
+	if c.Target == "" || c.Receiver == nil {
+		return errors.New("bench: deliver needs a target and a receiver")
 	}
 	if c.Store == "" {
 		c.Store = "bench-deliver"
@@ -80,258 +42,275 @@ func (c *DeliverConfig) defaults() error {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 64
 	}
+	if c.Ordered {
+		c.MaxInFlight = 1
+	}
 	if c.Payload <= 0 {
 		c.Payload = 512
 	}
 	if c.Events <= 0 {
-		c.Events = 50000 / c.Subscriptions
+		c.Events = 50000
 	}
-	if c.Duration <= 0 {
-		c.Duration = 10 * time.Second
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Minute
 	}
 	return nil
 }
 
-// receiver is the benchmark's webhook endpoint: it answers 204 and notes
-// the first receipt time of every event id.
-type receiver struct {
-	srv      *http.Server
-	ln       net.Listener
-	requests atomic.Int64
-	mu       sync.Mutex
-	first    map[string]time.Time
-	changed  chan struct{}
+// benchSchedule retries quickly so a flaky receiver does not stall a run.
+var benchSchedule = []string{"100ms", "250ms", "500ms", "1s", "2s", "5s", "10s"}
+
+// api is a small client of Herald's API.
+type api struct {
+	client *http.Client
+	base   string // http://host:port/v1/stores/<store>
 }
 
-func startReceiver() (*receiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+func newAPI(target, store string) *api {
+	return &api{client: NewHTTPClient(64), base: "http://" + target + "/v1/stores/" + store}
+}
+
+type subInfo struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+	Cursor uint64 `json:"cursor"`
+}
+
+// subscribe creates a subscription and registers its secret with recv.
+func (a *api) subscribe(ctx context.Context, recv *Receiver, fields map[string]any) (subInfo, error) {
+	fields["url"] = recv.URL()
+	fields["retry_schedule"] = benchSchedule
+	fields["description"] = "herald bench"
+	body, _ := json.Marshal(fields)
+	var s subInfo
+	if err := callJSON(ctx, a.client, http.MethodPost, a.base+"/subscriptions", body, &s); err != nil {
+		return s, fmt.Errorf("bench: create subscription: %w", err)
 	}
-	r := &receiver{ln: ln, first: map[string]time.Time{}, changed: make(chan struct{}, 1)}
-	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		io.Copy(io.Discard, req.Body)
-		now := time.Now()
-		id := req.Header.Get("webhook-id") + "/" + req.Header.Get("Herald-Subscription")
-		r.requests.Add(1)
-		r.mu.Lock()
-		if _, ok := r.first[id]; !ok {
-			r.first[id] = now
-		}
-		r.mu.Unlock()
-		select {
-		case r.changed <- struct{}{}:
-		default:
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})}
-	go r.srv.Serve(ln)
-	return r, nil
+	recv.Secret(s.ID, s.Secret)
+	return s, nil
 }
 
-func (r *receiver) url() string { return "http://" + r.ln.Addr().String() + "/hook" }
-
-func (r *receiver) distinct() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.first)
+func (a *api) remove(ids []subInfo) {
+	for _, s := range ids {
+		callJSON(context.Background(), a.client, http.MethodDelete, a.base+"/subscriptions/"+s.ID, nil, nil)
+	}
 }
 
-func (r *receiver) close() { r.srv.Close() }
+// settled reports whether Herald considers every event up to last
+// handed off for the subscription: cursor at the end, retry set empty.
+func (a *api) settled(ctx context.Context, id string, last uint64) (bool, error) {
+	var s subInfo
+	if err := callJSON(ctx, a.client, http.MethodGet, a.base+"/subscriptions/"+id, nil, &s); err != nil {
+		return false, err
+	}
+	if s.Cursor < last {
+		return false, nil
+	}
+	var p struct {
+		Deliveries []json.RawMessage `json:"deliveries"`
+	}
+	if err := callJSON(ctx, a.client, http.MethodGet, a.base+"/subscriptions/"+id+"/deliveries?status=pending&limit=1", nil, &p); err != nil {
+		return false, err
+	}
+	return len(p.Deliveries) == 0, nil
+}
 
-// Deliver runs a delivery scenario. Throughput mode publishes the backlog
-// to paused subscriptions, enables them, and times until every event has
-// reached the receiver for every subscription and every subscription's
-// cursor — committed through Raft — is at the end. Latency mode publishes
-// single events at Rate and measures publish-ack → first receipt.
-func Deliver(ctx context.Context, cfg DeliverConfig) (DeliverResult, error) {
+// Deliver publishes a backlog to paused subscriptions, enables them and
+// times until every event reached the receiver for every subscription and
+// every subscription's cursor — committed through Raft — is at the end.
+// An event Herald considers delivered that the receiver never recorded is
+// counted as lost.
+func Deliver(ctx context.Context, cfg DeliverConfig) (Result, error) {
 	if err := cfg.defaults(); err != nil {
-		return DeliverResult{}, err
+		return Result{}, err
 	}
-	res := DeliverResult{Name: "deliver", Subscriptions: cfg.Subscriptions, MaxInFlight: cfg.MaxInFlight, Payload: cfg.Payload, Rate: cfg.Rate}
-	recv, err := startReceiver()
+	name := fmt.Sprintf("deliver-%d", cfg.Subscriptions)
+	if cfg.Ordered {
+		name = fmt.Sprintf("deliver-ordered-%d", cfg.Subscriptions)
+	}
+	res := Result{Name: name, Unit: "deliveries/s", Params: map[string]any{
+		"subscriptions": cfg.Subscriptions, "ordered": cfg.Ordered, "max_in_flight": cfg.MaxInFlight, "payload": cfg.Payload, "events": cfg.Events}}
+	a := newAPI(cfg.Target, cfg.Store)
+	defer a.client.CloseIdleConnections()
+	var subs []subInfo
+	defer func() { a.remove(subs) }()
+	for i := 0; i < cfg.Subscriptions; i++ {
+		s, err := a.subscribe(ctx, cfg.Receiver, map[string]any{"enabled": false, "ordered": cfg.Ordered, "max_in_flight": cfg.MaxInFlight})
+		if err != nil {
+			return res, err
+		}
+		subs = append(subs, s)
+	}
+	last, published, err := a.publishBacklog(ctx, cfg.Events, cfg.Payload, cfg.Progress)
 	if err != nil {
 		return res, err
 	}
-	defer recv.close()
-	client := NewHTTPClient(64)
-	base := "http://" + cfg.Target + "/v1/stores/" + cfg.Store
-	paused := cfg.Rate == 0
-	var subs []string
-	for i := 0; i < cfg.Subscriptions; i++ {
-		body, _ := json.Marshal(map[string]any{"url": recv.url(), "max_in_flight": cfg.MaxInFlight, "enabled": !paused,
-			"retry_schedule": []string{"100ms", "1s", "5s"}, "description": "herald bench"})
-		var out struct {
-			ID string `json:"id"`
+	res.Events = int64(published)
+	want := int64(published * cfg.Subscriptions)
+	before := cfg.Receiver.Stats()
+	start := time.Now()
+	for _, s := range subs {
+		if err := callJSON(ctx, a.client, http.MethodPost, a.base+"/subscriptions/"+s.ID+"/enable", nil, nil); err != nil {
+			return res, fmt.Errorf("bench: enable: %w", err)
 		}
-		if err := callJSON(ctx, client, http.MethodPost, base+"/subscriptions", body, &out); err != nil {
-			return res, fmt.Errorf("bench: create subscription: %w", err)
-		}
-		subs = append(subs, out.ID)
 	}
-	defer func() {
-		for _, id := range subs {
-			callJSON(context.Background(), client, http.MethodDelete, base+"/subscriptions/"+id, nil, nil)
+	deadline := time.Now().Add(cfg.Timeout)
+	for {
+		got := cfg.Receiver.Stats().Delivered - before.Delivered
+		if got >= want {
+			allSettled := true
+			for _, s := range subs {
+				ok, err := a.settled(ctx, s.ID, last)
+				if err != nil {
+					return res, err
+				}
+				allSettled = allSettled && ok
+			}
+			if allSettled {
+				break
+			}
+		} else if time.Since(start) > time.Second {
+			// Herald may be done while the receiver misses some: lost.
+			done := true
+			for _, s := range subs {
+				ok, err := a.settled(ctx, s.ID, last)
+				if err != nil {
+					return res, err
+				}
+				done = done && ok
+			}
+			if done && cfg.Receiver.Stats().Delivered-before.Delivered < want {
+				break
+			}
 		}
-	}()
-	if cfg.Rate > 0 {
-		res.Name = "deliver-latency"
-		return deliverLatency(ctx, cfg, client, recv, subs, res)
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("bench: %d of %d deliveries after %v", got, want, cfg.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-cfg.Receiver.changed:
+		case <-time.After(20 * time.Millisecond): // polling interval
+		}
 	}
+	res.Duration = time.Since(start)
+	after := cfg.Receiver.Stats()
+	res.Deliveries = after.Delivered - before.Delivered
+	res.Lost = want - res.Deliveries
+	res.Duplicates = after.Duplicates - before.Duplicates
+	res.Errors = after.BadSignatures - before.BadSignatures
+	res.Throughput = float64(res.Deliveries) / res.Duration.Seconds()
+	return res, nil
+}
 
-	// Publish the backlog in batches of 500.
-	data := Payload(cfg.Payload)
+// publishBacklog publishes n events in batches of 500 and returns the
+// last seq and how many were published.
+func (a *api) publishBacklog(ctx context.Context, n, payload int, p *Progress) (uint64, int, error) {
+	data := Payload(payload)
 	const batch = 500
 	var last uint64
 	published := 0
-	for sent := 0; sent < cfg.Events; sent += batch {
-		n := max(min(batch, cfg.Events-sent), 2) // a batch body needs two or more
-		published += n
+	for published < n {
+		k := max(min(batch, n-published), 2) // a batch body holds two or more
 		var out struct {
 			Events []struct {
 				Seq uint64 `json:"seq"`
 			} `json:"events"`
 		}
-		if err := callJSON(ctx, client, http.MethodPost, base+"/events", requestBody(n, data), &out); err != nil {
-			return res, fmt.Errorf("bench: publish backlog: %w", err)
+		if p != nil {
+			p.Sent.Add(int64(k))
+		}
+		if err := callJSON(ctx, a.client, http.MethodPost, a.base+"/events", requestBody(k, data), &out); err != nil {
+			return 0, 0, fmt.Errorf("bench: publish backlog: %w", err)
+		}
+		if p != nil {
+			p.Acked.Add(int64(k))
 		}
 		if len(out.Events) > 0 {
 			last = out.Events[len(out.Events)-1].Seq
 		}
+		published += k
 	}
-	res.Events = published
-	want := res.Events * cfg.Subscriptions
-	start := time.Now()
-	for _, id := range subs {
-		if err := callJSON(ctx, client, http.MethodPost, base+"/subscriptions/"+id+"/enable", nil, nil); err != nil {
-			return res, fmt.Errorf("bench: enable: %w", err)
-		}
-	}
-	for recv.distinct() < want {
-		select {
-		case <-recv.changed:
-		case <-ctx.Done():
-			return res, fmt.Errorf("bench: %d of %d deliveries arrived: %w", recv.distinct(), want, ctx.Err())
-		case <-time.After(5 * time.Second):
-		}
-	}
-	// Every result committed: each cursor reached the last seq.
-	for _, id := range subs {
-		for {
-			var s struct {
-				Cursor uint64 `json:"cursor"`
-			}
-			if err := callJSON(ctx, client, http.MethodGet, base+"/subscriptions/"+id, nil, &s); err != nil {
-				return res, err
-			}
-			if s.Cursor >= last {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return res, fmt.Errorf("bench: cursor stuck at %d of %d: %w", s.Cursor, last, ctx.Err())
-			case <-time.After(2 * time.Millisecond): // polling interval
-			}
-		}
-	}
-	res.Duration = time.Since(start)
-	res.Deliveries = recv.requests.Load()
-	res.Duplicates = res.Deliveries - int64(want)
-	res.Throughput = float64(want) / res.Duration.Seconds()
-	return res, nil
+	return last, published, nil
 }
 
-func deliverLatency(ctx context.Context, cfg DeliverConfig, client *http.Client, recv *receiver, subs []string, res DeliverResult) (DeliverResult, error) {
-	data := Payload(cfg.Payload)
-	hist := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
-	sentHist := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
-	sentAt := map[string]time.Time{}
-	const clients = 16
-	interval := time.Duration(float64(time.Second) * clients / cfg.Rate)
+// LatencyConfig describes the fixed-rate scenario.
+type LatencyConfig struct {
+	Target   string
+	Store    string // default "bench-latency"
+	Receiver *Receiver
+	Rate     float64       // events/s (default 1,000)
+	Duration time.Duration // default 10s
+	Payload  int
+	Clients  int // default 64
+	Progress *Progress
+}
+
+// Latency publishes single events at a fixed rate to a store with one
+// subscription and measures the publish latency (from when each request
+// was due: no coordinated omission) and publish ack → first receipt.
+func Latency(ctx context.Context, cfg LatencyConfig) (Result, error) {
+	if cfg.Target == "" || cfg.Receiver == nil {
+		return Result{}, errors.New("bench: latency needs a target and a receiver")
+	}
+	if cfg.Store == "" {
+		cfg.Store = "bench-latency"
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 1000
+	}
+	if cfg.Clients <= 0 {
+		cfg.Clients = 64
+	}
+	a := newAPI(cfg.Target, cfg.Store)
+	defer a.client.CloseIdleConnections()
+	sub, err := a.subscribe(ctx, cfg.Receiver, map[string]any{})
+	if err != nil {
+		return Result{}, err
+	}
+	defer a.remove([]subInfo{sub})
 	var mu sync.Mutex
 	acked := map[string]time.Time{}
-	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			next := time.Now().Add(time.Duration(c) * interval / clients)
-			for i := 0; ; i++ {
-				if d := time.Until(next); d > 0 {
-					select {
-					case <-time.After(d): // the fixed send schedule
-					case <-runCtx.Done():
-						return
-					}
-				}
-				if runCtx.Err() != nil {
-					return
-				}
-				next = next.Add(interval)
-				id := "lat-" + strconv.Itoa(c) + "-" + strconv.Itoa(i)
-				body := []byte(`{"id":"` + id + `","type":"bench/order/created","data":` + string(data) + `}`)
-				sent := time.Now()
-				if err := post(ctx, client, "http://"+cfg.Target+"/v1/stores/"+cfg.Store+"/events", body); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				mu.Lock()
-				acked[id] = time.Now()
-				sentAt[id] = sent
-				mu.Unlock()
-			}
-		}(c)
+	res, err := Publish(ctx, PublishConfig{Targets: []string{cfg.Target}, Store: cfg.Store, Clients: cfg.Clients, Batch: 1,
+		Payload: cfg.Payload, Duration: cfg.Duration, Rate: cfg.Rate, Progress: cfg.Progress,
+		OnAck: func(id string, _, at time.Time) {
+			mu.Lock()
+			acked[id] = at
+			mu.Unlock()
+		}})
+	if err != nil {
+		return res, err
 	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return res, fmt.Errorf("bench: publish: %w", err)
-	}
+	res.Name = "latency"
+	hist := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		recv.mu.Lock()
-		missing := 0
 		hist.Reset()
-		sentHist.Reset()
+		missing := 0
+		mu.Lock()
 		for id, at := range acked {
-			for _, sub := range subs {
-				got, ok := recv.first[id+"/"+sub]
-				if !ok {
-					missing++
-					continue
-				}
-				d := got.Sub(at)
-				if d < 0 {
-					d = 0 // delivered before the ack reached the publisher
-				}
-				hist.RecordValue(int64(d / time.Microsecond))
-				sentHist.RecordValue(int64(got.Sub(sentAt[id]) / time.Microsecond))
+			got, ok := cfg.Receiver.FirstReceipt(sub.ID, id)
+			if !ok {
+				missing++
+				continue
 			}
+			hist.RecordValue(int64(max(got.Sub(at), 0) / time.Microsecond)) // delivered before the ack arrived: 0
 		}
-		recv.mu.Unlock()
-		if missing == 0 {
+		mu.Unlock()
+		if missing == 0 || time.Now().After(deadline) {
+			res.Lost = int64(missing)
 			break
 		}
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("bench: %d acked events never delivered", missing)
-		}
 		select {
-		case <-recv.changed:
-		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-cfg.Receiver.changed:
+		case <-time.After(50 * time.Millisecond): // polling interval
 		}
 	}
-	res.Events = len(acked)
-	res.Deliveries = recv.requests.Load()
-	res.Duplicates = res.Deliveries - int64(recv.distinct())
-	res.Duration = cfg.Duration
-	res.Throughput = float64(res.Deliveries) / cfg.Duration.Seconds()
-	us := func(q float64) time.Duration { return time.Duration(hist.ValueAtQuantile(q)) * time.Microsecond }
-	res.P50, res.P90, res.P99 = us(50), us(90), us(99)
-	res.Max = time.Duration(hist.Max()) * time.Microsecond
-	res.SentP50 = time.Duration(sentHist.ValueAtQuantile(50)) * time.Microsecond
-	res.SentP99 = time.Duration(sentHist.ValueAtQuantile(99)) * time.Microsecond
+	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+	res.E2EP50, res.E2EP90, res.E2EP99, res.E2EMax = us(hist.ValueAtQuantile(50)), us(hist.ValueAtQuantile(90)), us(hist.ValueAtQuantile(99)), us(hist.Max())
+	res.Deliveries = int64(hist.TotalCount())
 	return res, nil
 }
 

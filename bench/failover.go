@@ -11,29 +11,38 @@ import (
 	"github.com/herald-io/herald/node"
 )
 
-// FailoverResult is the outcome of a leader-kill run.
-type FailoverResult struct {
-	Acked      int           `json:"acked"`
-	Errors     int           `json:"errors"`
-	Lost       int           `json:"lost"`       // acknowledged but not stored: must be 0
-	Duplicates int           `json:"duplicates"` // ids stored more than once: must be 0
-	Gap        time.Duration `json:"gap_ns"`     // leader kill → first publish sent after it acknowledged
-	Killed     string        `json:"killed"`
-	NewLeader  string        `json:"new_leader"`
-}
-
-func (r FailoverResult) String() string {
-	return fmt.Sprintf("failover       killed leader %s (no transfer); new leader %s; first publish acknowledged %v after the kill; acked=%d errors=%d lost=%d duplicates=%d",
-		r.Killed, r.NewLeader, r.Gap.Round(time.Millisecond), r.Acked, r.Errors, r.Lost, r.Duplicates)
+// FailoverConfig describes a leader kill under load.
+type FailoverConfig struct {
+	Clients       int           // publishers (default 16)
+	Payload       int           // bytes (default 512)
+	Before, After time.Duration // load before and after the kill (default 3s, 5s)
+	Receiver      *Receiver     // required: a subscription receives every event
+	Progress      *Progress
 }
 
 // Failover publishes steadily through the followers of an in-process
-// cluster, closes the leader without a leadership transfer (as a crash
-// would leave it), keeps publishing for `after`, then checks every
-// acknowledged event on a survivor. Each request is tried once: riding out
+// cluster to a store with one subscription, closes the leader without a
+// leadership transfer, keeps publishing for After, then checks every
+// acknowledged event: stored once on a survivor, and delivered. It reports
+// the gaps from the kill to the first acknowledged publish and to the
+// first delivery by the new leader. Each request is tried once: riding out
 // the election is the server's job.
-func Failover(ctx context.Context, c *Cluster, clients, payload int, before, after time.Duration) (FailoverResult, error) {
-	var res FailoverResult
+func Failover(ctx context.Context, c *Cluster, cfg FailoverConfig) (Result, error) {
+	if cfg.Clients <= 0 {
+		cfg.Clients = 16
+	}
+	if cfg.Payload <= 0 {
+		cfg.Payload = 512
+	}
+	if cfg.Before <= 0 {
+		cfg.Before = 3 * time.Second
+	}
+	if cfg.After <= 0 {
+		cfg.After = 5 * time.Second
+	}
+	clients, before, after := cfg.Clients, cfg.Before, cfg.After
+	res := Result{Name: "failover", Unit: "events/s", Params: map[string]any{"clients": clients, "payload": cfg.Payload,
+		"before": before.String(), "after": after.String()}}
 	var leader *node.Node
 	var survivors []*node.Node
 	for _, n := range c.Nodes {
@@ -47,7 +56,16 @@ func Failover(ctx context.Context, c *Cluster, clients, payload int, before, aft
 		return res, errors.New("bench: failover needs a leader and two followers")
 	}
 	store := "bench-failover"
-	data := Payload(payload)
+	data := Payload(cfg.Payload)
+	if cfg.Receiver == nil {
+		return res, errors.New("bench: failover needs a receiver")
+	}
+	a := newAPI(leader.HTTPAddr(), store)
+	sub, err := a.subscribe(ctx, cfg.Receiver, map[string]any{})
+	if err != nil {
+		return res, err
+	}
+	recvBefore := cfg.Receiver.Stats()
 	client := NewHTTPClient(clients)
 	defer client.CloseIdleConnections()
 
@@ -75,12 +93,18 @@ func Failover(ctx context.Context, c *Cluster, clients, payload int, before, aft
 				id := fmt.Sprintf("f%d-%d", w, i)
 				body := []byte(fmt.Sprintf(`{"id":%q,"type":"bench/failover","data":%s}`, id, data))
 				sent := time.Now()
+				if cfg.Progress != nil {
+					cfg.Progress.Sent.Add(1)
+				}
 				err := post(ctx, client, url, body)
 				done := time.Now()
 				mu.Lock()
 				if err != nil {
 					res.Errors++
 				} else {
+					if cfg.Progress != nil {
+						cfg.Progress.Acked.Add(1)
+					}
 					acked = append(acked, id)
 					if !killAt.IsZero() && sent.After(killAt) && (gap == 0 || done.Sub(killAt) < gap) {
 						gap = done.Sub(killAt)
@@ -97,8 +121,9 @@ func Failover(ctx context.Context, c *Cluster, clients, payload int, before, aft
 	mu.Lock()
 	killAt = time.Now()
 	mu.Unlock()
-	res.Killed = leader.ID()
-	leader.Close()
+	res.Params["killed"] = leader.ID()
+	leader.Close() // returns once the old leader sends nothing more
+	closed := time.Now()
 	sleepCtx(ctx, after)
 	close(stop)
 	wg.Wait()
@@ -110,7 +135,7 @@ func Failover(ctx context.Context, c *Cluster, clients, payload int, before, aft
 	check := survivors[0]
 	for _, n := range survivors {
 		if n.IsLeader() {
-			res.NewLeader = n.ID()
+			res.Params["new_leader"] = n.ID()
 			check = n
 		}
 	}
@@ -118,10 +143,44 @@ func Failover(ctx context.Context, c *Cluster, clients, payload int, before, aft
 	for check.Ready(ctx) != nil && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // polling interval
 	}
-	res.Acked, res.Gap = len(acked), gap
-	var err error
-	res.Lost, res.Duplicates, err = account(check, store, acked)
-	return res, err
+	res.Events, res.PublishGap = int64(len(acked)), gap
+	res.Duration = before + after
+	res.Throughput = float64(res.Events) / res.Duration.Seconds()
+	lost, dups, err := account(check, store, acked)
+	if err != nil {
+		return res, err
+	}
+	res.Params["stored_lost"], res.Params["stored_duplicates"] = lost, dups
+	// Every acknowledged event must also be delivered.
+	var undelivered int
+	var firstAfter time.Time
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		undelivered, firstAfter = 0, time.Time{}
+		for _, id := range acked {
+			at, ok := cfg.Receiver.FirstReceipt(sub.ID, id)
+			if !ok {
+				undelivered++
+			} else if at.After(closed) && (firstAfter.IsZero() || at.Before(firstAfter)) {
+				firstAfter = at
+			}
+		}
+		if undelivered == 0 || time.Now().After(deadline) {
+			break
+		}
+		sleepCtx(ctx, 50*time.Millisecond) // polling interval
+	}
+	if !firstAfter.IsZero() {
+		res.DeliveryGap = firstAfter.Sub(killAt)
+	}
+	st := cfg.Receiver.Stats()
+	res.Deliveries = st.Delivered - recvBefore.Delivered
+	res.Duplicates = st.Duplicates - recvBefore.Duplicates
+	res.Lost = int64(lost + undelivered)
+	res.Params["undelivered"] = undelivered
+	if dups > 0 {
+		return res, fmt.Errorf("bench: %d acknowledged events stored twice", dups)
+	}
+	return res, nil
 }
 
 // account checks acknowledged ids against a node's log: lost are acked ids

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,35 +29,73 @@ type PublishConfig struct {
 	// Rate is the offered load in events/s across all clients; 0 sends as
 	// fast as the clients can.
 	Rate float64
+	// Progress, when set, counts events sent and acknowledged.
+	Progress *Progress
+	// OnAck, when set, makes single-event requests carry client ids and is
+	// called with each acknowledged id, when it was due and when it was
+	// acknowledged.
+	OnAck func(id string, due, acked time.Time)
 }
 
-// Result is one run's outcome.
+// Result is one scenario's outcome. Throughput is events/s for publish
+// scenarios and deliveries/s for delivery scenarios (Unit says which);
+// P50-Max is the scenario's main latency (publish: request due → ack;
+// deliver-latency: publish ack → first receipt).
 type Result struct {
-	Name       string        `json:"name"`
-	Clients    int           `json:"clients"`
-	Batch      int           `json:"batch"`
-	Payload    int           `json:"payload"`
-	Rate       float64       `json:"rate,omitempty"`
-	Requests   int64         `json:"requests"`
-	Events     int64         `json:"events"`
-	Errors     int64         `json:"errors"`
-	Duration   time.Duration `json:"duration_ns"`
-	Throughput float64       `json:"events_per_sec"`
-	P50        time.Duration `json:"p50_ns"`
-	P90        time.Duration `json:"p90_ns"`
-	P99        time.Duration `json:"p99_ns"`
-	Max        time.Duration `json:"max_ns"`
-	FirstError string        `json:"first_error,omitempty"`
+	Name       string         `json:"name"`
+	Params     map[string]any `json:"parameters"`
+	Requests   int64          `json:"requests,omitempty"`
+	Events     int64          `json:"events"`
+	Deliveries int64          `json:"deliveries,omitempty"`
+	Errors     int64          `json:"errors"`
+	Duplicates int64          `json:"duplicates"`
+	Lost       int64          `json:"lost"`
+	Duration   time.Duration  `json:"duration_ns"`
+	Throughput float64        `json:"throughput"`
+	Unit       string         `json:"unit"`
+	P50        time.Duration  `json:"p50_ns"`
+	P90        time.Duration  `json:"p90_ns"`
+	P99        time.Duration  `json:"p99_ns"`
+	Max        time.Duration  `json:"max_ns"`
+	// E2E* (latency scenario): publish ack → first receipt.
+	E2EP50 time.Duration `json:"e2e_p50_ns,omitempty"`
+	E2EP90 time.Duration `json:"e2e_p90_ns,omitempty"`
+	E2EP99 time.Duration `json:"e2e_p99_ns,omitempty"`
+	E2EMax time.Duration `json:"e2e_max_ns,omitempty"`
+	// Failover: kill → first acknowledged publish, → first delivery.
+	PublishGap  time.Duration `json:"publish_gap_ns,omitempty"`
+	DeliveryGap time.Duration `json:"delivery_gap_ns,omitempty"`
+	// Ratio is Throughput over the matching baseline (0 when none ran).
+	Ratio      float64 `json:"ratio_to_baseline,omitempty"`
+	FirstError string  `json:"first_error,omitempty"`
 }
 
 func (r Result) String() string {
-	rate := ""
-	if r.Rate > 0 {
-		rate = fmt.Sprintf(" rate=%.0f/s", r.Rate)
+	b := fmt.Sprintf("%-16s %8.0f %s", r.Name, r.Throughput, r.Unit)
+	if r.Ratio > 0 {
+		b += fmt.Sprintf(" (%.2f x baseline)", r.Ratio)
 	}
-	return fmt.Sprintf("%-14s clients=%d batch=%d payload=%dB%s: %d events in %v = %.0f events/s; latency p50=%v p90=%v p99=%v max=%v; errors=%d",
-		r.Name, r.Clients, r.Batch, r.Payload, rate, r.Events, r.Duration.Round(time.Millisecond), r.Throughput,
-		r.P50.Round(10*time.Microsecond), r.P90.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond), r.Errors)
+	if r.P99 > 0 {
+		b += fmt.Sprintf("; p50=%v p90=%v p99=%v max=%v", rd(r.P50), rd(r.P90), rd(r.P99), rd(r.Max))
+	}
+	if r.E2EP99 > 0 || r.E2EP50 > 0 {
+		b += fmt.Sprintf("; ack->received p50=%v p90=%v p99=%v max=%v", rd(r.E2EP50), rd(r.E2EP90), rd(r.E2EP99), rd(r.E2EMax))
+	}
+	if r.PublishGap > 0 || r.DeliveryGap > 0 {
+		b += fmt.Sprintf("; gap: publish %v, delivery %v", r.PublishGap.Round(time.Millisecond), r.DeliveryGap.Round(time.Millisecond))
+	}
+	b += fmt.Sprintf("; events=%d", r.Events)
+	if r.Deliveries > 0 {
+		b += fmt.Sprintf(" deliveries=%d", r.Deliveries)
+	}
+	return b + fmt.Sprintf(" errors=%d lost=%d duplicates=%d", r.Errors, r.Lost, r.Duplicates)
+}
+
+func rd(d time.Duration) time.Duration {
+	if d > 10*time.Millisecond {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(10 * time.Microsecond)
 }
 
 // NewHTTPClient returns a client tuned for many keep-alive connections to
@@ -106,6 +145,11 @@ func (c *PublishConfig) defaults() error {
 	return nil
 }
 
+// eventBody is a single event with a client id.
+func eventBody(id string, data []byte) []byte {
+	return []byte(`{"id":"` + id + `","type":"bench/order/created","data":` + string(data) + `}`)
+}
+
 // requestBody builds one request body: a single event or a batch.
 func requestBody(batch int, data []byte) []byte {
 	ev := func(b *bytes.Buffer) {
@@ -142,8 +186,12 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 	if cfg.Rate > 0 {
 		name = "latency"
 	}
-	res := Result{Name: name, Clients: cfg.Clients, Batch: cfg.Batch, Payload: cfg.Payload, Rate: cfg.Rate}
-	body := requestBody(cfg.Batch, Payload(cfg.Payload))
+	res := Result{Name: name, Unit: "events/s", Params: map[string]any{"clients": cfg.Clients, "batch": cfg.Batch, "payload": cfg.Payload}}
+	if cfg.Rate > 0 {
+		res.Params["rate"] = cfg.Rate
+	}
+	data := Payload(cfg.Payload)
+	body := requestBody(cfg.Batch, data)
 	client := NewHTTPClient(cfg.Clients)
 	defer client.CloseIdleConnections()
 
@@ -199,7 +247,7 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 				hist.Merge(local)
 				mu.Unlock()
 			}()
-			for {
+			for i := 0; ; i++ {
 				var sent time.Time
 				if due != nil {
 					at, ok := <-due
@@ -213,7 +261,15 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 					}
 					sent = time.Now()
 				}
-				err := post(ctx, client, url, body)
+				reqBody, id := body, ""
+				if cfg.OnAck != nil {
+					id = "b" + strconv.Itoa(c) + "-" + strconv.Itoa(i)
+					reqBody = eventBody(id, data)
+				}
+				if cfg.Progress != nil {
+					cfg.Progress.Sent.Add(int64(cfg.Batch))
+				}
+				err := post(ctx, client, url, reqBody)
 				if ctx.Err() != nil {
 					return // interrupted
 				}
@@ -223,8 +279,15 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
+				acked := time.Now()
 				events.Add(int64(cfg.Batch))
-				local.RecordValue(int64(time.Since(sent) / time.Microsecond))
+				if cfg.Progress != nil {
+					cfg.Progress.Acked.Add(int64(cfg.Batch))
+				}
+				if cfg.OnAck != nil {
+					cfg.OnAck(id, sent, acked)
+				}
+				local.RecordValue(int64(acked.Sub(sent) / time.Microsecond))
 			}
 		}(c)
 	}

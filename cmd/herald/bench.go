@@ -3,135 +3,127 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/herald-io/herald/bench"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	scenario := "all"
+	var positional []string
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		scenario, args = args[0], args[1:]
+		positional, args = []string{args[0]}, args[1:]
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: herald bench [publish|publish-batch|latency|deliver|deliver-latency|failover|all] [flags]")
+		fmt.Fprintf(stderr, "Usage: herald bench [scenario] [flags]\n\nScenarios (default all, in this order): %s\n\n", strings.Join(bench.Scenarios, ", "))
 		fs.PrintDefaults()
 	}
-	nodes := fs.Int("nodes", 3, "nodes in the in-process loopback cluster (ignored with --target)")
-	target := fs.String("target", "", "comma-separated HTTP addresses of a running cluster (default: start one in-process)")
-	clients := fs.Int("clients", 64, "concurrent clients")
+	scenario := fs.String("scenario", "", "comma-separated scenarios to run (default all)")
+	nodes := fs.Int("nodes", 3, "nodes in the in-process loopback cluster (1 or 3; ignored with --target)")
+	target := fs.String("target", "", "HTTP address of a running cluster (http://host:port); default: start one in-process")
+	clients := fs.Int("clients", 64, "concurrent clients for publish")
 	batch := fs.Int("batch", 100, "events per request for publish-batch")
 	payload := fs.Int("payload", 512, "bytes of data per event")
-	duration := fs.Duration("duration", 10*time.Second, "length of each scenario")
+	duration := fs.Duration("duration", 8*time.Second, "length of publish, publish-batch, latency and failover")
 	rate := fs.Float64("rate", 1000, "offered events/s for latency")
-	subs := fs.Int("subs", 1, "subscriptions for deliver and deliver-latency (each gets every event)")
-	inFlight := fs.Int("in-flight", 64, "max_in_flight of each subscription for deliver")
-	events := fs.Int("events", 50000, "backlog of events delivered by deliver (divided among --subs)")
+	subs := fs.String("subs", "1,10", "subscription fan-outs for deliver")
+	inFlight := fs.Int("in-flight", 64, "max_in_flight of each unordered subscription")
+	deliveries := fs.Int("deliveries", 50000, "deliveries per deliver run (events = deliveries / subscriptions)")
+	orderedSubs := fs.Int("ordered-subs", 10, "subscriptions for deliver-ordered")
+	orderedEvents := fs.Int("ordered-events", 2000, "events for deliver-ordered (each goes to every subscription)")
+	recvLatency := fs.Duration("receiver-latency", 0, "latency the local receiver adds to every answer")
+	recvFail := fs.Float64("receiver-fail-rate", 0, "fraction of deliveries the local receiver answers with 503")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
-	logLevel := fs.String("log-level", "error", "log level of the in-process nodes")
+	logLevel := fs.String("log-level", "off", "log level of the in-process nodes (off, error, warn, info, debug); a killed leader makes the others log errors")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var scenarios []string
-	switch scenario {
-	case "all":
-		scenarios = []string{"publish", "publish-batch", "latency", "deliver", "deliver-latency"}
-	case "publish", "publish-batch", "latency", "deliver", "deliver-latency", "failover":
-		scenarios = []string{scenario}
-	default:
-		return fmt.Errorf("unknown scenario %q (publish, publish-batch, latency, deliver, deliver-latency, failover, all)", scenario)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	scenarios := append(positional, splitList(*scenario)...)
+	if len(scenarios) == 1 && scenarios[0] == "all" {
+		scenarios = nil
+	}
+	var fanouts []int
+	for _, s := range splitList(*subs) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("--subs: %q is not a positive number", s)
+		}
+		fanouts = append(fanouts, n)
+	}
+	if *recvFail < 0 || *recvFail >= 1 {
+		return fmt.Errorf("--receiver-fail-rate must be in [0, 1)")
+	}
+	logger, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	progress := &bench.Progress{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	tty := isTerminal(stdout)
+	interval := 5 * time.Second
+	if tty {
+		interval = 500 * time.Millisecond
+	}
+	go func() { defer close(done); progress.Report(stdout, tty, interval, stop) }()
+	results, runErr := bench.Run(ctx, bench.Options{
+		Target: *target, Nodes: *nodes, Scenarios: scenarios,
+		Clients: *clients, Batch: *batch, Payload: *payload, Duration: *duration, Rate: *rate,
+		Subs: fanouts, InFlight: *inFlight, Deliveries: *deliveries, OrderedSubs: *orderedSubs, OrderedEvents: *orderedEvents,
+		Receiver: bench.ReceiverConfig{Latency: *recvLatency, FailRate: *recvFail},
+		Logger:   logger, Out: lineWriter{stdout, tty}, Progress: progress,
+	})
+	close(stop)
+	<-done
+	if len(results) > 0 {
+		fmt.Fprintln(stdout)
+		bench.WriteTable(stdout, results)
+	}
+	if err := writeJSON(*jsonOut, results); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	for _, r := range results {
+		if r.Lost > 0 {
+			return fmt.Errorf("%s: %d acknowledged events lost", r.Name, r.Lost)
+		}
+	}
+	return nil
+}
 
-	targets := splitList(*target)
-	if scenario == "failover" && len(targets) > 0 {
-		return errors.New("failover kills a node of an in-process cluster; it cannot use --target")
-	}
-	var cluster *bench.Cluster
-	if len(targets) == 0 {
-		logger, err := newLogger(stderr, *logLevel, "text")
-		if err != nil {
-			return err
-		}
-		dir, err := os.MkdirTemp("", "herald-bench-*")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		fmt.Fprintf(stdout, "starting a %d-node loopback cluster in %s\n", *nodes, dir)
-		c, err := bench.StartCluster(ctx, dir, *nodes, logger)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		cluster = c
-		leader := c.LeaderAddr()
-		if leader == "" {
-			return errors.New("no leader")
-		}
-		targets = []string{leader}
-	}
+// lineWriter clears the progress line before a result line on a terminal.
+type lineWriter struct {
+	w   io.Writer
+	tty bool
+}
 
-	if scenario == "failover" {
-		r, err := bench.Failover(ctx, cluster, *clients, *payload, *duration/2, *duration/2)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, r)
-		if r.Lost > 0 || r.Duplicates > 0 {
-			return fmt.Errorf("%d acknowledged events lost, %d stored twice", r.Lost, r.Duplicates)
-		}
-		return writeJSON(*jsonOut, r)
+func (l lineWriter) Write(p []byte) (int, error) {
+	if l.tty {
+		io.WriteString(l.w, "\r\033[K")
 	}
-	var results []any
-	for _, s := range scenarios {
-		if s == "deliver" || s == "deliver-latency" {
-			dc := bench.DeliverConfig{Target: targets[0], Store: "bench-" + s, Subscriptions: *subs, MaxInFlight: *inFlight,
-				Payload: *payload, Events: *events / max(*subs, 1)}
-			if s == "deliver-latency" {
-				dc.Rate, dc.Duration = *rate, *duration
-			}
-			r, err := bench.Deliver(ctx, dc)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(stdout, r)
-			results = append(results, r)
-			if ctx.Err() != nil {
-				break
-			}
-			continue
-		}
-		cfg := bench.PublishConfig{Targets: targets, Clients: *clients, Payload: *payload, Duration: *duration, Store: "bench-" + s}
-		switch s {
-		case "publish-batch":
-			cfg.Batch = *batch
-			if cfg.Clients > 16 {
-				cfg.Clients = 16 // a handful of batching producers is the realistic shape
-			}
-		case "latency":
-			cfg.Rate = *rate
-		}
-		r, err := bench.Publish(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, r)
-		if r.FirstError != "" {
-			fmt.Fprintf(stdout, "  first error: %s\n", r.FirstError)
-		}
-		results = append(results, r)
-		if ctx.Err() != nil {
-			break
-		}
+	return l.w.Write(p)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
 	}
-	return writeJSON(*jsonOut, results)
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func writeJSON(path string, v any) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -309,5 +310,38 @@ func TestCLIOverHTTPS(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "b.db")
 	if code := run([]string{"backup", "--addr", addr, "--ca", caFile, "--out", file}, &out, &errOut); code != 0 {
 		t.Fatalf("backup over HTTPS: %s", errOut.String())
+	}
+}
+
+// TestBenchCommand runs two short scenarios through the CLI: the table is
+// printed, the JSON file holds one object per scenario, and an unknown
+// scenario is refused.
+func TestBenchCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"bench", "--scenario", "publish,deliver", "--nodes", "1", "--duration", "300ms", "--clients", "2",
+		"--subs", "2", "--deliveries", "100", "--payload", "32", "--json", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "deliveries/s") || !strings.Contains(stdout.String(), "scenario") {
+		t.Fatalf("no table:\n%s", stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res []map[string]any
+	if err := json.Unmarshal(b, &res); err != nil || len(res) != 2 || res[0]["name"] != "publish" || res[1]["name"] != "deliver-2" {
+		t.Fatalf("json: %v %s", err, b)
+	}
+	for _, k := range []string{"parameters", "events", "duration_ns", "throughput", "p50_ns", "p90_ns", "p99_ns", "max_ns", "errors", "duplicates", "lost"} {
+		if _, ok := res[0][k]; !ok {
+			t.Fatalf("json result lacks %q: %s", k, b)
+		}
+	}
+	stdout.Reset()
+	if code := run([]string{"bench", "--scenario", "nope"}, &stdout, &stderr); code == 0 {
+		t.Fatal("unknown scenario accepted")
 	}
 }
