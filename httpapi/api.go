@@ -81,6 +81,7 @@ func New(svc Service, logger *slog.Logger, opts ...Option) *API {
 	r.GET("/v1/backup", a.backup)
 	r.GET("/v1/stores", a.listStores)
 	r.GET("/v1/stores/:store", a.getStore)
+	r.PUT("/v1/stores/:store", a.putStore)
 	r.POST("/v1/stores/:store/events", a.publish)
 	r.GET("/v1/stores/:store/events", a.readEvents)
 	r.GET("/v1/stores/:store/events/:id", a.getEvent)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	hlog "github.com/herald-io/herald/log"
 )
@@ -29,6 +30,8 @@ func errorStatus(err error) (status int, code string, retry bool) {
 	switch {
 	case errors.As(err, &re):
 		return re.status, re.code, false
+	case errors.Is(err, hlog.ErrCompacted):
+		return http.StatusGone, "compacted", false
 	case errors.Is(err, hlog.ErrInvalidSubscription):
 		return http.StatusBadRequest, "invalid_subscription", false
 	case errors.Is(err, hlog.ErrInvalidEvent):
@@ -69,6 +72,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if retry {
 		w.Header().Set("Retry-After", "1")
+	}
+	var ce *hlog.CompactedError
+	if errors.As(err, &ce) {
+		w.Header().Set("Herald-First-Seq", strconv.FormatUint(ce.FirstSeq, 10))
 	}
 	writeErrorBody(w, status, code, msg)
 }

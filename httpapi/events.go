@@ -298,19 +298,98 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 
 // storeOut is the JSON form of a store summary.
 type storeOut struct {
-	Store     string `json:"store"`
-	LastSeq   uint64 `json:"last_seq"`
-	HeadHash  string `json:"head_hash"`
-	Events    uint64 `json:"events"`
-	CreatedAt string `json:"created_at,omitempty"`
+	Store     string        `json:"store"`
+	FirstSeq  uint64        `json:"first_seq"`
+	LastSeq   uint64        `json:"last_seq"`
+	HeadHash  string        `json:"head_hash"`
+	Events    uint64        `json:"events"`
+	CreatedAt string        `json:"created_at,omitempty"`
+	Retention *retentionOut `json:"retention,omitempty"`
+	HeldBack  uint64        `json:"held_back,omitempty"`
+	HeldBy    []string      `json:"held_by,omitempty"`
+}
+
+// retentionOut is a retention policy in JSON: max_age is a duration
+// string.
+type retentionOut struct {
+	MaxAge    string `json:"max_age,omitempty"`
+	MaxEvents uint64 `json:"max_events,omitempty"`
 }
 
 func toStoreOut(si hlog.StoreInfo) storeOut {
-	o := storeOut{Store: si.Name, LastSeq: si.LastSeq, HeadHash: si.HeadHash, Events: si.Events}
+	o := storeOut{Store: si.Name, FirstSeq: si.FirstSeq, LastSeq: si.LastSeq, HeadHash: si.HeadHash, Events: si.Events,
+		HeldBack: si.HeldBack}
+	if si.HeldBy != "" {
+		o.HeldBy = strings.Split(si.HeldBy, ",")
+	}
 	if si.CreatedAt > 0 {
 		o.CreatedAt = time.Unix(0, si.CreatedAt).UTC().Format(time.RFC3339Nano)
 	}
+	if si.Retention != nil && !si.Retention.IsZero() {
+		o.Retention = &retentionOut{MaxEvents: si.Retention.MaxEvents}
+		if si.Retention.MaxAge > 0 {
+			o.Retention.MaxAge = formatDuration(si.Retention.MaxAge)
+		}
+	}
 	return o
+}
+
+func (a *API) putStore(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	store := ps.ByName("store")
+	if err := hlog.ValidateStoreName(store); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, maxSmallBody)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Retention *struct {
+			MaxAge    *string `json:"max_age"`
+			MaxEvents *uint64 `json:"max_events"`
+		} `json:"retention"`
+	}
+	if err := decodeStrict(body, &in); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if in.Retention == nil {
+		a.writeError(w, r, badRequest("invalid_retention", "send {\"retention\":{\"max_age\":\"720h\",\"max_events\":N}} ({} of retention: the server default)"))
+		return
+	}
+	var ret hlog.Retention
+	if in.Retention.MaxAge != nil {
+		d, err := time.ParseDuration(*in.Retention.MaxAge)
+		if err != nil || d < time.Minute {
+			a.writeError(w, r, badRequest("invalid_retention", "max_age=%q: a duration of at least 1m, such as \"720h\"", *in.Retention.MaxAge))
+			return
+		}
+		ret.MaxAge = d
+	}
+	if in.Retention.MaxEvents != nil {
+		if *in.Retention.MaxEvents == 0 {
+			a.writeError(w, r, badRequest("invalid_retention", "max_events must be 1 or more (leave it out for no limit)"))
+			return
+		}
+		ret.MaxEvents = *in.Retention.MaxEvents
+	}
+	if err := a.svc.SetRetention(r.Context(), store, ret); err != nil {
+		if a.maybeForward(w, r, body, err) {
+			return
+		}
+		a.writeError(w, r, err)
+		return
+	}
+	out := storeOut{Store: store}
+	if !ret.IsZero() {
+		out.Retention = &retentionOut{MaxEvents: ret.MaxEvents}
+		if ret.MaxAge > 0 {
+			out.Retention.MaxAge = formatDuration(ret.MaxAge)
+		}
+	}
+	a.writeJSON(w, r, http.StatusOK, map[string]any{"store": store, "retention": out.Retention})
 }
 
 func (a *API) getStore(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {

@@ -323,3 +323,10 @@ func (f *fakeService) EventDeliveries(ctx context.Context, store, id, eventID st
 	}
 	return f.db.EventAttempts(id, ev.Seq)
 }
+
+func (f *fakeService) SetRetention(ctx context.Context, store string, r hlog.Retention) error {
+	if err := f.leaderCheck(Leader); err != nil {
+		return err
+	}
+	return f.db.Update(func(tx *hlog.Tx) error { return tx.SetRetention(store, r) })
+}

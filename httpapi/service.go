@@ -112,6 +112,9 @@ type Service interface {
 	Store(ctx context.Context, name string, c Consistency) (hlog.StoreInfo, error)
 	// Stores lists stores.
 	Stores(ctx context.Context, c Consistency) ([]hlog.StoreInfo, error)
+	// SetRetention sets a store's retention policy (zero: the server
+	// default); leader only.
+	SetRetention(ctx context.Context, store string, r hlog.Retention) error
 	// Cluster describes the cluster (the leader's view unless c is Local).
 	Cluster(ctx context.Context, c Consistency) (ClusterInfo, error)
 	// Join adds (or updates) a member; leader only.

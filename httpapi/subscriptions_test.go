@@ -309,3 +309,35 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreRetentionAPI(t *testing.T) {
+	f := newFake(t)
+	srv := newServer(t, f)
+	r := do(t, srv, "PUT", "/v1/stores/shop", `{"retention":{"max_age":"720h","max_events":1000}}`)
+	if r.status != 200 || !strings.Contains(string(r.body), `"max_age":"720h"`) || !strings.Contains(string(r.body), `"max_events":1000`) {
+		t.Fatalf("put retention: %d %s", r.status, r.body)
+	}
+	if got, _ := f.db.RetentionOf("shop"); got.MaxAge != 720*time.Hour || got.MaxEvents != 1000 {
+		t.Fatalf("stored policy %+v", got)
+	}
+	for _, body := range []string{`{}`, `{"retention":{"max_age":"30s"}}`, `{"retention":{"max_age":"soon"}}`, `{"retention":{"max_events":0}}`, `{"retention":{"keep":1}}`} {
+		if r := do(t, srv, "PUT", "/v1/stores/shop", body); r.status != 400 {
+			t.Errorf("%s: %d %s", body, r.status, r.body)
+		}
+	}
+	if got, _ := f.db.RetentionOf("shop"); got.MaxEvents != 1000 {
+		t.Fatalf("bad input changed the policy: %+v", got)
+	}
+	// Compacted reads answer 410 with the first seq.
+	do(t, srv, "POST", "/v1/stores/shop/events", `{"events":[{"type":"t","data":1},{"type":"t","data":2},{"type":"t","data":3}]}`)
+	if err := f.db.Update(func(tx *hlog.Tx) error { _, err := tx.Compact("shop", 2); return err }); err != nil {
+		t.Fatal(err)
+	}
+	r = do(t, srv, "GET", "/v1/stores/shop/events", "")
+	if r.status != 410 || errCode(t, r.body) != "compacted" || r.header.Get("Herald-First-Seq") != "3" {
+		t.Fatalf("compacted read: %d %v %s", r.status, r.header, r.body)
+	}
+	if r = do(t, srv, "GET", "/v1/stores/shop", ""); r.status != 200 || !strings.Contains(string(r.body), `"first_seq":3`) {
+		t.Fatalf("store: %d %s", r.status, r.body)
+	}
+}

@@ -35,6 +35,14 @@ type StoreInfo struct {
 	HeadHash  string // hex; empty before the first event
 	Events    uint64
 	CreatedAt int64 // unix ns of the first event
+	// FirstSeq is the first seq still stored (1 unless compacted).
+	FirstSeq uint64
+	// Set by the node: the retention policy in force (the store's own or
+	// the server default), and the events it would remove now that
+	// subscriptions still hold back (HeldBy: their ids, comma-separated).
+	Retention *Retention
+	HeldBack  uint64
+	HeldBy    string
 }
 
 type storeMeta struct {
@@ -42,21 +50,37 @@ type storeMeta struct {
 	head      [32]byte
 	events    uint64
 	createdAt int64
+	// firstSeq is the first seq still stored (compaction removed the ones
+	// before it); base is the hash of the event before it, where the
+	// chain continues. 0 / zero hash before any compaction.
+	firstSeq uint64
+	base     [32]byte
+}
+
+// first returns the first seq still stored.
+func (m *storeMeta) first() uint64 {
+	if m.firstSeq == 0 {
+		return 1
+	}
+	return m.firstSeq
 }
 
 func (m *storeMeta) encode() []byte {
-	b := make([]byte, 0, 64)
-	b = append(b, 1)
+	b := make([]byte, 0, 112)
+	b = append(b, 2)
 	b = wire.AppendUint64(b, m.lastSeq)
 	b = append(b, m.head[:]...)
 	b = wire.AppendUint64(b, m.events)
-	return wire.AppendUint64(b, uint64(m.createdAt))
+	b = wire.AppendUint64(b, uint64(m.createdAt))
+	b = wire.AppendUint64(b, m.firstSeq)
+	return append(b, m.base[:]...)
 }
 
 func decodeStoreMeta(name string, v []byte) (storeMeta, error) {
 	var m storeMeta
 	r := wire.NewReader(v)
-	if r.Byte() != 1 {
+	version := r.Byte()
+	if version != 1 && version != 2 {
 		return m, fmt.Errorf("%w: store %s: unknown meta version", ErrCorrupt, name)
 	}
 	m.lastSeq = r.Uint64()
@@ -65,6 +89,12 @@ func decodeStoreMeta(name string, v []byte) (storeMeta, error) {
 	}
 	m.events = r.Uint64()
 	m.createdAt = int64(r.Uint64())
+	if version == 2 {
+		m.firstSeq = r.Uint64()
+		for i := range m.base {
+			m.base[i] = r.Byte()
+		}
+	}
 	if r.Err() != nil {
 		return m, fmt.Errorf("%w: store %s: %v", ErrCorrupt, name, r.Err())
 	}
@@ -72,12 +102,14 @@ func decodeStoreMeta(name string, v []byte) (storeMeta, error) {
 }
 
 func (m *storeMeta) info(name string) StoreInfo {
-	si := StoreInfo{Name: name, LastSeq: m.lastSeq, Events: m.events, CreatedAt: m.createdAt}
+	si := StoreInfo{Name: name, LastSeq: m.lastSeq, Events: m.events, CreatedAt: m.createdAt, FirstSeq: m.first()}
 	if m.lastSeq > 0 {
 		si.HeadHash = HashHex(m.head)
 	}
 	return si
 }
+
+func seqFromKey(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
 
 func seqKey(seq uint64) []byte {
 	var k [8]byte
@@ -149,14 +181,14 @@ func (t *Tx) Append(store string, evs []NewEvent) ([]Appended, error) {
 	wrote := false
 	for i := range evs {
 		ev := &evs[i]
-		if seq, ok := lookupSeq(kb, ev.IdempotencyKey); ok {
+		if seq, ok := lookupSeq(kb, ev.IdempotencyKey); ok && seq >= meta.first() {
 			if out[i].Event, err = getBySeq(eb, store, seq); err != nil {
 				return nil, err
 			}
 			out[i].Duplicate = true
 			continue
 		}
-		if seq, ok := lookupSeq(ib, ev.ID); ok {
+		if seq, ok := lookupSeq(ib, ev.ID); ok && seq >= meta.first() {
 			if out[i].Event, err = getBySeq(eb, store, seq); err != nil {
 				return nil, err
 			}

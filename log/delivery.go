@@ -41,6 +41,11 @@ func (t *Tx) CreateSubscription(s Subscription, fromSeq uint64) error {
 	if b.Get([]byte(s.ID)) != nil {
 		return fmt.Errorf("%w: %s", ErrSubscriptionExists, s.ID)
 	}
+	if first, err := firstSeq(t.tx, s.Store); err != nil {
+		return err
+	} else if fromSeq > 0 && fromSeq < first {
+		fromSeq = first // the events before it were removed by retention
+	}
 	if fromSeq > 0 {
 		s.Cursor = fromSeq - 1
 	} else {
@@ -180,6 +185,11 @@ func (t *Tx) Replay(id string, fromSeq uint64, onlyDead bool, now int64) (uint64
 	}
 	if fromSeq == 0 {
 		fromSeq = 1
+	}
+	if first, err := firstSeq(t.tx, s.Store); err != nil {
+		return 0, err
+	} else if fromSeq < first {
+		fromSeq = first // the events before it were removed by retention
 	}
 	var n uint64
 	if onlyDead {

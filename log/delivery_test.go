@@ -334,3 +334,76 @@ func TestLateResultKeepsNewerRedelivery(t *testing.T) {
 		t.Fatalf("the redelivery's own success must clear it: %+v", rs)
 	}
 }
+
+func TestRetentionCompactsButHoldsBackForSubscriptions(t *testing.T) {
+	d := mustOpen(t)
+	var evs []NewEvent
+	for i := 1; i <= 10; i++ {
+		e := ev(fmt.Sprintf("e%d", i), "t", fmt.Sprint(i))
+		e.Timestamp = baseTime + int64(i)*int64(time.Hour)
+		e.IdempotencyKey = fmt.Sprintf("k%d", i)
+		evs = append(evs, e)
+	}
+	mustAppend(t, d, "shop", evs...)
+	s := mustCreateSub(t, d, newSub("sub_1", "shop"), 4) // still has to deliver 4..10
+	target, err := d.CompactionTarget("shop", Retention{MaxEvents: 3}, time.Unix(0, baseTime))
+	if err != nil || target != 7 {
+		t.Fatalf("max_events 3: target %d, %v", target, err)
+	}
+	at, err := d.CompactionTarget("shop", Retention{MaxAge: 5*time.Hour + time.Minute}, time.Unix(0, baseTime+int64(10*time.Hour)))
+	if err != nil || at != 4 {
+		t.Fatalf("max_age: target %d, %v", at, err)
+	}
+	var removed uint64
+	if err := d.Update(func(tx *Tx) error { var err error; removed, err = tx.Compact("shop", target); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if removed != 3 {
+		t.Fatalf("removed %d, want 3 (the subscription holds back seq 4)", removed)
+	}
+	if hold, by, _ := d.HoldBack("shop"); hold != 4 || len(by) != 1 || by[0] != s.ID {
+		t.Fatalf("hold back %d by %v", hold, by)
+	}
+	si, _ := d.Store("shop")
+	if si.FirstSeq != 4 || si.Events != 7 || si.LastSeq != 10 {
+		t.Fatalf("store after compaction: %+v", si)
+	}
+	if err := d.VerifyChain("shop"); err != nil {
+		t.Fatalf("chain after compaction: %v", err)
+	}
+	_, _, err = d.Read("shop", ReadOptions{After: 0})
+	var ce *CompactedError
+	if !errors.As(err, &ce) || ce.FirstSeq != 4 || !errors.Is(err, ErrCompacted) {
+		t.Fatalf("read of compacted seqs: %v", err)
+	}
+	if evs, _, err := d.Read("shop", ReadOptions{After: 3}); err != nil || len(evs) != 7 {
+		t.Fatalf("read from the first seq: %d %v", len(evs), err)
+	}
+	if _, err := d.GetSeq("shop", 2); !errors.Is(err, ErrCompacted) {
+		t.Fatalf("GetSeq of a compacted seq: %v", err)
+	}
+	if _, err := d.Get("shop", "e2"); !errors.Is(err, ErrEventNotFound) {
+		t.Fatalf("Get of a compacted id: %v", err)
+	}
+	// The subscription moves on: now everything up to 7 can go.
+	applyDeliveries(t, d, DeliveryBatch{Subs: []SubDelivery{{ID: s.ID, Epoch: s.Epoch, Cursor: 9}}})
+	if err := d.Update(func(tx *Tx) error { var err error; removed, err = tx.Compact("shop", target); return err }); err != nil || removed != 4 {
+		t.Fatalf("second compaction: %d %v", removed, err)
+	}
+	// A replay from before the start is clamped to it.
+	if err := d.Update(func(tx *Tx) error { _, err := tx.Replay(s.ID, 1, false, baseTime); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.Subscription(s.ID); got.Cursor != 7 {
+		t.Fatalf("replay from 1 after compaction: cursor %d, want 7", got.Cursor)
+	}
+	// An idempotency key of a removed event no longer deduplicates.
+	e := ev("e2-again", "t", `2`)
+	e.IdempotencyKey = "k2"
+	if res := mustAppend(t, d, "shop", e); res[0].Duplicate || res[0].Event.Seq != 11 {
+		t.Fatalf("append after compaction: %+v", res[0])
+	}
+	if err := d.VerifyChain("shop"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,6 +1,9 @@
 package log
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Callers test with errors.Is; messages carry detail via %w.
 var (
@@ -32,3 +35,20 @@ var (
 	// ErrSubscriptionExists means a subscription with that id exists.
 	ErrSubscriptionExists = errors.New("subscription exists")
 )
+
+// ErrCompacted means the events asked for were removed by retention; a
+// CompactedError carries the first seq still stored.
+var ErrCompacted = errors.New("compacted")
+
+// CompactedError says where a compacted store now starts.
+type CompactedError struct {
+	Store    string
+	FirstSeq uint64
+}
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("store %s: events before seq %d were removed by retention; read from after=%d", e.Store, e.FirstSeq, e.FirstSeq-1)
+}
+
+// Is makes errors.Is(err, ErrCompacted) true.
+func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }

@@ -54,6 +54,11 @@ func (d *DB) Read(store string, o ReadOptions) (events []Event, next uint64, err
 		if sb == nil {
 			return nil
 		}
+		if first, err := firstSeq(tx, store); err != nil {
+			return err
+		} else if o.After+1 < first {
+			return &CompactedError{Store: store, FirstSeq: first}
+		}
 		c := sb.Bucket(subEvents).Cursor()
 		scanned := 0
 		for k, v := c.Seek(seqKey(o.After + 1)); k != nil; k, v = c.Next() {
@@ -120,6 +125,9 @@ func (d *DB) GetSeq(store string, seq uint64) (Event, error) {
 	err := d.view(func(tx *bolt.Tx) error {
 		sb := tx.Bucket(storeBucketName(store))
 		if sb == nil || sb.Bucket(subEvents).Get(seqKey(seq)) == nil {
+			if first, err := firstSeq(tx, store); err == nil && seq < first {
+				return &CompactedError{Store: store, FirstSeq: first}
+			}
 			return fmt.Errorf("%w: seq %d in store %s", ErrEventNotFound, seq, store)
 		}
 		var err error
@@ -166,7 +174,8 @@ func (d *DB) Stores() ([]StoreInfo, error) {
 	return out, err
 }
 
-// VerifyChain recomputes the hash chain of store from seq 1 and checks it
+// VerifyChain recomputes the hash chain of store from its first stored seq
+// (1 unless compacted, then from the recorded base hash) and checks it
 // against every stored hash and the store's head. It is the integrity check
 // behind "two nodes with the same head hash hold the same log".
 func (d *DB) VerifyChain(store string) error {
@@ -179,8 +188,7 @@ func (d *DB) VerifyChain(store string) error {
 		if err != nil {
 			return err
 		}
-		var prev [32]byte
-		var want uint64 = 1
+		prev, want := m.base, m.first()
 		c := tx.Bucket(storeBucketName(store)).Bucket(subEvents).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			seq := binary.BigEndian.Uint64(k)

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	hlog "github.com/herald-io/herald/log"
 )
 
 // Config configures a Node.
@@ -65,6 +67,12 @@ type Config struct {
 	// BatchInFlight is how many entries the batcher lets Raft commit at
 	// once (default 2): while they commit, the next batch fills.
 	BatchInFlight int
+
+	// Retention is the default retention policy of stores without their
+	// own (zero: keep everything); RetentionInterval how often the leader
+	// applies the policies (default 1m).
+	Retention         hlog.Retention
+	RetentionInterval time.Duration
 
 	// UserAgent is sent with every webhook (default "Herald").
 	UserAgent string

@@ -152,8 +152,9 @@ func (n *Node) Open() (err error) {
 		Jitter:           dc.Jitter,
 	})
 	n.deliveryStarted = true
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.deliveryLoop()
+	go n.retentionLoop()
 
 	n.httpSrv = &http.Server{
 		Handler:           httpapi.New(n, n.cfg.Logger, httpapi.WithForwardTLS(n.cfg.HTTPTLS)),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/herald-io/herald/httpapi"
@@ -106,12 +107,30 @@ func (n *Node) Get(ctx context.Context, store, id string, c httpapi.Consistency)
 	return n.db.Get(store, id)
 }
 
-// Store returns a store's summary.
+// Store returns a store's summary with its retention policy and what
+// subscriptions hold back from it.
 func (n *Node) Store(ctx context.Context, name string, c httpapi.Consistency) (hlog.StoreInfo, error) {
 	if err := n.checkRead(ctx, c); err != nil {
 		return hlog.StoreInfo{}, err
 	}
-	return n.db.Store(name)
+	si, err := n.db.Store(name)
+	if err != nil {
+		return si, err
+	}
+	pol, err := n.retentionOf(name)
+	if err != nil || pol.IsZero() {
+		return si, err
+	}
+	si.Retention = &pol
+	target, err := n.db.CompactionTarget(name, pol, time.Now())
+	if err != nil {
+		return si, err
+	}
+	hold, by, err := n.db.HoldBack(name)
+	if err == nil && target >= hold {
+		si.HeldBack, si.HeldBy = target-(hold-1), strings.Join(by, ",")
+	}
+	return si, err
 }
 
 // Stores lists every store.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/herald-io/herald/internal/wire"
 	hlog "github.com/herald-io/herald/log"
@@ -18,6 +19,8 @@ const (
 	cmdRedeliver  cmdType = 8  // queue one event for delivery
 	cmdReplay     cmdType = 9  // move the cursor back, or requeue dead deliveries
 	cmdDeliveries cmdType = 10 // a batch of dispatcher results
+	cmdRetention  cmdType = 11 // set a store's retention policy
+	cmdCompact    cmdType = 12 // remove a store's events up to a seq
 )
 
 // SubResult is the outcome of a subscription command. Err is a client-level
@@ -177,6 +180,16 @@ func decodeDeliveries(r *wire.Reader) (hlog.DeliveryBatch, error) {
 	return d, nil
 }
 
+func encodeRetention(store string, r hlog.Retention) []byte {
+	b := wire.AppendString(header(cmdRetention), store)
+	b = wire.AppendUint64(b, uint64(r.MaxAge))
+	return wire.AppendUint64(b, r.MaxEvents)
+}
+
+func encodeCompact(store string, upTo uint64) []byte {
+	return wire.AppendUvarint(wire.AppendString(header(cmdCompact), store), upTo)
+}
+
 // applySubCommand applies the subscription commands. Client-level errors
 // become the result; anything else is fatal.
 func applySubCommand(tx *hlog.Tx, t cmdType, r *wire.Reader) (interface{}, error) {
@@ -241,6 +254,19 @@ func applySubCommand(tx *hlog.Tx, t cmdType, r *wire.Reader) (interface{}, error
 			return nil, derr
 		}
 		err = tx.ApplyDeliveries(d)
+	case cmdRetention:
+		store := r.String()
+		ret := hlog.Retention{MaxAge: time.Duration(r.Uint64()), MaxEvents: r.Uint64()}
+		if r.Err() != nil {
+			return nil, fmt.Errorf("%w: retention: %v", ErrBadCommand, r.Err())
+		}
+		err = tx.SetRetention(store, ret)
+	case cmdCompact:
+		store, upTo := r.String(), r.Uvarint()
+		if r.Err() != nil {
+			return nil, fmt.Errorf("%w: compact: %v", ErrBadCommand, r.Err())
+		}
+		res.N, err = tx.Compact(store, upTo)
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrBadCommand, t)
 	}

@@ -72,3 +72,16 @@ func (s *Store) CommitDeliveries(b *hlog.DeliveryBatch) error {
 	_, err := s.applySub(EncodeDeliveries(b))
 	return err
 }
+
+// SetRetention sets a store's retention policy (zero clears it).
+func (s *Store) SetRetention(store string, r hlog.Retention) error {
+	_, err := s.applySub(encodeRetention(store, r))
+	return err
+}
+
+// Compact removes store's events up to upTo (never ones a subscription
+// still needs) and returns how many were removed.
+func (s *Store) Compact(store string, upTo uint64) (uint64, error) {
+	res, err := s.applySub(encodeCompact(store, upTo))
+	return res.N, err
+}

@@ -33,6 +33,7 @@ Usage:
   herald backup --addr HTTPADDR --out FILE   copy a node's event log
   herald restore --data DIR --from FILE      new single-node data dir from a backup
   herald recover --data DIR --peers FILE     after losing quorum: set a stopped node's members
+  herald compact --data DIR                  shrink a stopped node's event log file (after retention)
   herald version                print the version
 
 Run "herald <command> -h" for a command's flags.
@@ -65,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runRestore(ctx, args, stdout, stderr)
 	case "recover":
 		err = runRecover(ctx, args, stdout, stderr)
+	case "compact":
+		err = runCompact(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "herald %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":

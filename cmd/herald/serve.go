@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node"
 )
 
@@ -30,6 +31,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	insecure := fs.Bool("insecure", false, "allow non-loopback listen addresses without authentication")
 	raftTLS := addTLSFlags(fs, "raft-", "mutual TLS for Raft")
 	httpTLS := addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
+	retAge := fs.Duration("retention-max-age", 0, "default retention: remove events older than this (0: keep; stores may set their own)")
+	retEvents := fs.Uint64("retention-max-events", 0, "default retention: keep at most this many events per store (0: no limit)")
+	retEvery := fs.Duration("retention-interval", time.Minute, "how often the leader applies retention")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	if err := envFlags(fs); err != nil {
@@ -75,6 +79,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		HTTPTLS:       httpTLSCfg,
 		Logger:        logger,
 		UserAgent:     userAgent(),
+		Retention:         hlog.Retention{MaxAge: *retAge, MaxEvents: *retEvents},
+		RetentionInterval: *retEvery,
 	})
 	if err != nil {
 		return err

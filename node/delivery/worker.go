@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -353,6 +354,14 @@ func (w *worker) dispatchNew(now time.Time) (caughtUp bool, wake time.Time, err 
 		}
 		if len(w.buf) == 0 {
 			evs, next, err := w.d.cfg.Source.Read(w.sub.Store, hlog.ReadOptions{After: w.scanned, Limit: readAhead, Types: w.patterns})
+			var ce *hlog.CompactedError
+			if errors.As(err, &ce) {
+				// Retention never removes what a subscription still needs;
+				// this is a cursor set below the store's start by hand.
+				w.log.Warn("events before the store's first seq are gone; continuing from it", "first_seq", ce.FirstSeq)
+				w.scanned = ce.FirstSeq - 1
+				continue
+			}
 			if err != nil {
 				return false, time.Time{}, err
 			}
