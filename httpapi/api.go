@@ -199,7 +199,7 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, _ httprouter.Params) 
 		a.writeError(w, r, err)
 		return
 	}
-	a.writeJSON(w, r, http.StatusOK, map[string]any{"id": req.ID, "raft_addr": req.RaftAddr, "http_addr": req.HTTPAddr, "voter": true})
+	a.writeJSON(w, r, http.StatusOK, map[string]any{"id": req.ID, "raft_addr": req.RaftAddr, "http_addr": req.HTTPAddr, "voter": req.Voter == nil || *req.Voter})
 }
 
 func (a *API) remove(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {

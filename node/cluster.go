@@ -64,22 +64,25 @@ func (n *Node) Cluster(ctx context.Context, c httpapi.Consistency) (httpapi.Clus
 	return info, nil
 }
 
-// Join adds a voter (or updates its address) and records its HTTP address.
+// Join adds a voter or, with Voter false, a non-voter (or updates its
+// address or promotes it) and records its HTTP address.
 // Leader only; followers' APIs forward it.
 func (n *Node) Join(ctx context.Context, req httpapi.JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
 		return fmt.Errorf("%w: id, raft_addr and http_addr are required", httpapi.ErrBadRequest)
 	}
-	if req.Voter != nil && !*req.Voter {
-		return fmt.Errorf("%w: non-voting members are not supported yet", httpapi.ErrBadRequest)
-	}
 	if !n.raft.IsLeader() {
 		return apiError(raftstore.ErrNotLeader)
 	}
-	if err := n.raft.AddVoter(req.ID, req.RaftAddr, membershipTimeout); err != nil {
+	voter := req.Voter == nil || *req.Voter
+	add := n.raft.AddVoter
+	if !voter {
+		add = n.raft.AddNonvoter
+	}
+	if err := add(req.ID, req.RaftAddr, membershipTimeout); err != nil {
 		return apiError(err)
 	}
-	n.log.Info("member joined", "id", req.ID, "raft", req.RaftAddr, "http", req.HTTPAddr)
+	n.log.Info("member joined", "id", req.ID, "raft", req.RaftAddr, "http", req.HTTPAddr, "voter", voter)
 	return apiError(n.raft.SetNode(hlog.NodeMeta{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}))
 }
 
@@ -153,7 +156,8 @@ func (n *Node) register() error {
 }
 
 func (n *Node) postJoin(addr string, m hlog.NodeMeta) error {
-	body, _ := json.Marshal(httpapi.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr})
+	voter := !n.cfg.NonVoter
+	body, _ := json.Marshal(httpapi.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: &voter})
 	url := n.nodeURL(addr) + "/v1/cluster/nodes"
 	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
 	defer cancel()

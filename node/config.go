@@ -34,6 +34,9 @@ type Config struct {
 	// Join lists HTTP addresses of running members to ask to add this
 	// node, used only when the data dir holds no Raft state.
 	Join []string
+	// NonVoter joins as a member that receives the log but does not vote
+	// (a read replica); it never leads.
+	NonVoter bool
 
 	// Insecure allows listening on non-loopback addresses without
 	// authentication.

@@ -79,3 +79,32 @@ func TestRetentionCompactsAcrossTheCluster(t *testing.T) {
 		t.Fatalf("read from the first seq: %d, %d events", st, len(page.Events))
 	}
 }
+
+// TestNonVoterJoins: a fourth node joins as a non-voter, receives the log,
+// shows as such, and the three voters keep their quorum without it.
+func TestNonVoterJoins(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	leader := leaderOf(t, nodes)
+	cfg := fastConfig("n4", t.TempDir())
+	cfg.Join, cfg.NonVoter = []string{leader.HTTPAddr()}, true
+	replica := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "n4 a non-voter", func() bool {
+		info, err := leader.Cluster(context.Background(), httpapi.Local)
+		if err != nil {
+			return false
+		}
+		for _, m := range info.Nodes {
+			if m.ID == "n4" {
+				return m.Suffrage == "nonvoter" && m.HTTPAddr != ""
+			}
+		}
+		return false
+	})
+	if code, b := publish(t, replica.HTTPAddr(), "shop", `{"type":"t","data":1}`); code != 201 {
+		t.Fatalf("publish through the non-voter: %d %s", code, b)
+	}
+	waitConverged(t, append(nodes, replica), "shop", 1)
+	if replica.IsLeader() {
+		t.Fatal("a non-voter leads")
+	}
+}

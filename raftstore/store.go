@@ -419,6 +419,17 @@ func (s *Store) SetNode(n hlog.NodeMeta) error { return s.applyWait(encodeSetNod
 // member. Adding a member already present with the same address is a
 // no-op.
 func (s *Store) AddVoter(id, addr string, timeout time.Duration) error {
+	return s.addServer(id, addr, true, timeout)
+}
+
+// AddNonvoter adds (or updates) a member that receives the log but does
+// not vote: a read replica, or a node catching up before it is promoted
+// with AddVoter.
+func (s *Store) AddNonvoter(id, addr string, timeout time.Duration) error {
+	return s.addServer(id, addr, false, timeout)
+}
+
+func (s *Store) addServer(id, addr string, voter bool, timeout time.Duration) error {
 	if s.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
@@ -426,9 +437,21 @@ func (s *Store) AddVoter(id, addr string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	want := "nonvoter"
+	if voter {
+		want = "voter"
+	}
 	for _, sv := range servers {
-		if sv.ID == id && sv.Addr == addr && sv.Suffrage == "voter" {
+		if sv.ID == id && sv.Addr == addr && sv.Suffrage == want {
 			return nil
+		}
+		if sv.ID == id && !voter && sv.Suffrage == "voter" {
+			// Raft cannot demote through AddNonvoter's path cleanly for
+			// the leader itself; DemoteVoter keeps the member.
+			if id == s.cfg.ID {
+				return fmt.Errorf("%w: the leader cannot make itself a non-voter", ErrNotLeader)
+			}
+			return translate(s.raft.DemoteVoter(raft.ServerID(id), 0, timeout).Error())
 		}
 		if sv.Addr == addr && sv.ID != id {
 			// The address now belongs to another id: drop the old one.
@@ -436,6 +459,9 @@ func (s *Store) AddVoter(id, addr string, timeout time.Duration) error {
 				return err
 			}
 		}
+	}
+	if !voter {
+		return translate(s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout).Error())
 	}
 	return translate(s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout).Error())
 }

@@ -28,6 +28,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodeID := fs.String("node-id", "", "node id (default: kept in DATA/node-id, generated on first start)")
 	bootstrap := fs.Bool("bootstrap", false, "form a new single-node cluster if DATA holds none (implied when --join is not given)")
 	join := fs.String("join", "", "comma-separated HTTP addresses of running members to join through (first start only)")
+	nonVoter := fs.Bool("non-voter", false, "join as a non-voting member (a read replica); with --join")
 	insecure := fs.Bool("insecure", false, "allow non-loopback listen addresses without authentication")
 	raftTLS := addTLSFlags(fs, "raft-", "mutual TLS for Raft")
 	httpTLS := addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
@@ -66,19 +67,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	n, err := node.New(node.Config{
-		ID:            id,
-		DataDir:       *data,
-		HTTPAddr:      *httpAddr,
-		HTTPAdvertise: *httpAdv,
-		RaftAddr:      *raftAddr,
-		RaftAdvertise: *raftAdv,
-		Bootstrap:     len(joins) == 0,
-		Join:          joins,
-		Insecure:      *insecure,
-		RaftTLS:       raftTLSCfg,
-		HTTPTLS:       httpTLSCfg,
-		Logger:        logger,
-		UserAgent:     userAgent(),
+		ID:                id,
+		DataDir:           *data,
+		HTTPAddr:          *httpAddr,
+		HTTPAdvertise:     *httpAdv,
+		RaftAddr:          *raftAddr,
+		RaftAdvertise:     *raftAdv,
+		Bootstrap:         len(joins) == 0,
+		Join:              joins,
+		NonVoter:          *nonVoter,
+		Insecure:          *insecure,
+		RaftTLS:           raftTLSCfg,
+		HTTPTLS:           httpTLSCfg,
+		Logger:            logger,
+		UserAgent:         userAgent(),
 		Retention:         hlog.Retention{MaxAge: *retAge, MaxEvents: *retEvents},
 		RetentionInterval: *retEvery,
 	})
