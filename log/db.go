@@ -72,6 +72,9 @@ func Open(path string, opts Options) (*DB, error) {
 }
 
 func (d *DB) openBolt() (*bolt.DB, error) {
+	if err := checkLength(d.path); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(d.path, 0o600, &bolt.Options{
 		Timeout:         5 * time.Second,
 		NoFreelistSync:  true,
@@ -94,6 +97,47 @@ func (d *DB) openBolt() (*bolt.DB, error) {
 		return nil, fmt.Errorf("log: init %s: %w", d.path, err)
 	}
 	return db, nil
+}
+
+// checkLength refuses a bbolt file shorter than its newest meta page says
+// (a lost tail: a bad copy, a disk that lost writes). bbolt would open it
+// and fault on the first access past the end.
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("log: open %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	const magic = 0xED0CDAED
+	meta := func(off int64) (pgid, txid uint64, pageSize uint32, ok bool) {
+		var b [64]byte
+		if _, err := f.ReadAt(b[:], off+16); err != nil {
+			return 0, 0, 0, false
+		}
+		if binary.LittleEndian.Uint32(b[0:]) != magic {
+			return 0, 0, 0, false
+		}
+		return binary.LittleEndian.Uint64(b[40:]), binary.LittleEndian.Uint64(b[48:]), binary.LittleEndian.Uint32(b[8:]), true
+	}
+	pg0, tx0, size, ok0 := meta(0)
+	if !ok0 || size < 512 {
+		return nil // not bbolt's layout as known here: let bbolt judge
+	}
+	pgid := pg0
+	if pg1, tx1, _, ok1 := meta(int64(size)); ok1 && tx1 > tx0 {
+		pgid = pg1
+	}
+	if need := int64(pgid) * int64(size); need > st.Size() {
+		return fmt.Errorf("log: open %s: %w: the file is truncated (%d bytes, the database needs %d); rebuild this node from the others (see docs/reliability.md)", path, ErrCorrupt, st.Size(), need)
+	}
+	return nil
 }
 
 // Path returns the file path of the log.

@@ -179,11 +179,13 @@ func (s *Store) Open() (err error) {
 			Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hcl,
 		})
 	} else {
-		tcp, err := raft.NewTCPTransportWithLogger(s.cfg.Bind, adv, 5, 10*time.Second, hcl)
+		stream, err := newTCPStream(s.cfg.Bind, adv)
 		if err != nil {
 			return fmt.Errorf("raftstore: transport on %s: %w", s.cfg.Bind, err)
 		}
-		s.trans = tcp
+		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hcl,
+		})
 	}
 
 	rc := raft.DefaultConfig()

@@ -32,6 +32,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	insecure := fs.Bool("insecure", false, "allow non-loopback listen addresses without authentication")
 	raftTLS := addTLSFlags(fs, "raft-", "mutual TLS for Raft")
 	httpTLS := addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
+	hbTimeout := fs.Duration("heartbeat-timeout", 0, "Raft heartbeat timeout (default 500ms)")
+	elTimeout := fs.Duration("election-timeout", 0, "Raft election timeout (default 500ms)")
+	leaseTimeout := fs.Duration("leader-lease-timeout", 0, "Raft leader lease timeout (default 250ms)")
 	retAge := fs.Duration("retention-max-age", 0, "default retention: remove events older than this (0: keep; stores may set their own)")
 	retEvents := fs.Uint64("retention-max-events", 0, "default retention: keep at most this many events per store (0: no limit)")
 	retEvery := fs.Duration("retention-interval", time.Minute, "how often the leader applies retention")
@@ -67,22 +70,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	n, err := node.New(node.Config{
-		ID:                id,
-		DataDir:           *data,
-		HTTPAddr:          *httpAddr,
-		HTTPAdvertise:     *httpAdv,
-		RaftAddr:          *raftAddr,
-		RaftAdvertise:     *raftAdv,
-		Bootstrap:         len(joins) == 0,
-		Join:              joins,
-		NonVoter:          *nonVoter,
-		Insecure:          *insecure,
-		RaftTLS:           raftTLSCfg,
-		HTTPTLS:           httpTLSCfg,
-		Logger:            logger,
-		UserAgent:         userAgent(),
-		Retention:         hlog.Retention{MaxAge: *retAge, MaxEvents: *retEvents},
-		RetentionInterval: *retEvery,
+		ID:                 id,
+		DataDir:            *data,
+		HTTPAddr:           *httpAddr,
+		HTTPAdvertise:      *httpAdv,
+		RaftAddr:           *raftAddr,
+		RaftAdvertise:      *raftAdv,
+		Bootstrap:          len(joins) == 0,
+		Join:               joins,
+		NonVoter:           *nonVoter,
+		Insecure:           *insecure,
+		RaftTLS:            raftTLSCfg,
+		HTTPTLS:            httpTLSCfg,
+		Logger:             logger,
+		UserAgent:          userAgent(),
+		HeartbeatTimeout:   *hbTimeout,
+		ElectionTimeout:    *elTimeout,
+		LeaderLeaseTimeout: *leaseTimeout,
+		Retention:          hlog.Retention{MaxAge: *retAge, MaxEvents: *retEvents},
+		RetentionInterval:  *retEvery,
 	})
 	if err != nil {
 		return err
