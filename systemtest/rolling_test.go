@@ -65,7 +65,10 @@ func TestRollingRestart(t *testing.T) {
 
 // maxGap is the longest interval between consecutive times in ts after
 // from.
-func maxGap(mu interface{ Lock(); Unlock() }, ts *[]int64, from time.Time) time.Duration {
+func maxGap(mu interface {
+	Lock()
+	Unlock()
+}, ts *[]int64, from time.Time) time.Duration {
 	mu.Lock()
 	defer mu.Unlock()
 	var gap time.Duration
