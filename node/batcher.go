@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -81,13 +82,16 @@ func (b *batcher) submit(ctx context.Context, req raftstore.AppendRequest) ([]hl
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	// Once queued the request will be committed or fail; waiting for the
-	// outcome even if the client left keeps the accounting simple. A
-	// request that slipped into the queue as the loop stopped is answered
-	// by nobody: exited says so.
+	// Once queued the request will be committed or fail. A caller that
+	// stops waiting (its deadline passed: a stalled disk, a lost quorum)
+	// gets a timeout; the outcome is then unknown and a retry with the same
+	// ids resolves it. A request that slipped into the queue as the loop
+	// stopped is answered by nobody: exited says so.
 	select {
 	case r := <-p.done:
 		return r.events, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: no outcome in time (it may still be stored: retry with the same id)", ctx.Err())
 	case <-b.exited:
 		select {
 		case r := <-p.done:

@@ -21,6 +21,8 @@ func apiError(err error) error {
 		return fmt.Errorf("%w: %w", httpapi.ErrNotLeader, err)
 	case errors.Is(err, raftstore.ErrLeadershipLost):
 		return fmt.Errorf("%w: %w (the write may or may not be committed; retry with the same id or Idempotency-Key)", httpapi.ErrUnavailable, err)
+	case errors.Is(err, raftstore.ErrStorage):
+		return fmt.Errorf("%w: %w (not stored; the node retries once the disk works)", httpapi.ErrUnavailable, err)
 	case errors.Is(err, raftstore.ErrShutdown):
 		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
 	case errors.Is(err, raftstore.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

@@ -144,6 +144,9 @@ func (n *Node) Stores(ctx context.Context, c httpapi.Consistency) ([]hlog.StoreI
 // Ready is nil when a leader is known and this node has applied all it
 // knows to be committed.
 func (n *Node) Ready(ctx context.Context) error {
+	if err := n.raft.StorageError(); err != nil {
+		return fmt.Errorf("%w: writing the event log fails: %v", httpapi.ErrUnavailable, err)
+	}
 	id, _ := n.raft.Leader()
 	if id == "" {
 		return fmt.Errorf("%w: no leader known", httpapi.ErrNoLeader)

@@ -24,7 +24,29 @@ var (
 	ErrBadCommand = errors.New("bad raft command")
 	// ErrNotFound means a server id is not in the configuration.
 	ErrNotFound = errors.New("server not found")
+	// ErrStorage means a write to the Raft log failed (disk full,
+	// read-only, I/O error): nothing was committed; the node keeps trying.
+	ErrStorage = errors.New("storage failure")
 )
+
+// storageErrors marks failures of the Raft log store with ErrStorage, so
+// the callers of Apply can tell a full disk from a lost leadership (raft
+// passes the store's error through to the futures).
+type storageErrors struct{ raft.LogStore }
+
+func (s storageErrors) StoreLog(l *raft.Log) error {
+	if err := s.LogStore.StoreLog(l); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+func (s storageErrors) StoreLogs(ls []*raft.Log) error {
+	if err := s.LogStore.StoreLogs(ls); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return nil
+}
 
 // translate maps raft's errors onto this package's sentinels, keeping the
 // original text.

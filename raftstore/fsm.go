@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/herald-io/herald/internal/wire"
@@ -23,6 +24,10 @@ type fsm struct {
 	mu      sync.Mutex
 	applied uint64        // last index applied (or skipped as already applied)
 	waitCh  chan struct{} // closed and replaced after every batch
+	storage error         // the last storage failure while it lasts
+
+	stop     chan struct{} // closed when the store closes
+	stopOnce sync.Once
 }
 
 func newFSM(db *hlog.DB, logger *slog.Logger) (*fsm, error) {
@@ -30,7 +35,7 @@ func newFSM(db *hlog.DB, logger *slog.Logger) (*fsm, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsm{db: db, log: logger, applied: idx, waitCh: make(chan struct{})}, nil
+	return &fsm{db: db, log: logger, applied: idx, waitCh: make(chan struct{}), stop: make(chan struct{})}, nil
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -42,7 +47,43 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 }
 
 // ApplyBatch applies committed entries in one bbolt transaction.
+//
+// A storage failure (disk full, read-only, I/O error) rolls the
+// transaction back and is retried, with back-off, until it succeeds: the
+// node stops applying (and so acknowledging) meanwhile, and continues in
+// order once the disk works again. An undecodable command or a corrupt
+// record is a bug or damage that retrying cannot fix: the node stops, so
+// that no replica ever skips an entry the others applied.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		out, err := f.applyOnce(logs)
+		if err == nil {
+			f.setStorageError(nil)
+			f.advance(logs[len(logs)-1].Index)
+			return out
+		}
+		if errors.Is(err, ErrBadCommand) || errors.Is(err, hlog.ErrCorrupt) {
+			f.log.Error("FSM apply failed; stopping to keep replicas identical", "error", err)
+			panic(fmt.Sprintf("raftstore: FSM apply failed: %v", err))
+		}
+		f.setStorageError(err)
+		f.log.Error("writing the event log failed; retrying (nothing is acknowledged meanwhile)", "error", err, "attempt", attempt)
+		select {
+		case <-f.stop:
+			// Not applied: the durable applied index did not move, so a
+			// restart replays these entries.
+			for i := range out {
+				out[i] = fmt.Errorf("%w: %v", ErrShutdown, err)
+			}
+			return out
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func (f *fsm) applyOnce(logs []*raft.Log) ([]interface{}, error) {
 	out := make([]interface{}, len(logs))
 	var last *raft.Log
 	err := f.db.Update(func(tx *hlog.Tx) error {
@@ -66,15 +107,23 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		return tx.SetApplied(last.Index, last.Term)
 	})
-	if err != nil {
-		// The state machine cannot skip an entry and stay identical to its
-		// peers; stop here and let a restart replay from the durable index.
-		f.log.Error("FSM apply failed; stopping to keep replicas identical", "error", err)
-		panic(fmt.Sprintf("raftstore: FSM apply failed: %v", err))
-	}
-	f.advance(logs[len(logs)-1].Index)
-	return out
+	return out, err
 }
+
+func (f *fsm) setStorageError(err error) {
+	f.mu.Lock()
+	f.storage = err
+	f.mu.Unlock()
+}
+
+// storageError returns the storage failure the FSM is retrying, if any.
+func (f *fsm) storageError() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.storage
+}
+
+func (f *fsm) close() { f.stopOnce.Do(func() { close(f.stop) }) }
 
 func (f *fsm) advance(idx uint64) {
 	f.mu.Lock()

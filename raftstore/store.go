@@ -148,7 +148,8 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return fmt.Errorf("raftstore: open raft.db: %w", err)
 	}
-	logs, err := raft.NewLogCache(4096, s.boltLogs)
+	cache, err := raft.NewLogCache(4096, s.boltLogs)
+	logs := storageErrors{cache}
 	if err != nil {
 		return err
 	}
@@ -317,6 +318,9 @@ func (s *Store) Unreachable(id string) bool {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		if s.fsm != nil {
+			s.fsm.close()
+		}
 		if s.raft != nil {
 			s.raft.DeregisterObserver(s.observer)
 			if err := s.raft.Shutdown().Error(); err != nil {
@@ -608,6 +612,10 @@ func (s *Store) Snapshot() error {
 	}
 	return translate(err)
 }
+
+// StorageError is the event-log write failure the node is retrying (disk
+// full, read-only, I/O error), nil when writes work.
+func (s *Store) StorageError() error { return s.fsm.storageError() }
 
 // Stats returns raft's counters (for /v1/cluster and debugging).
 func (s *Store) Stats() map[string]string { return s.raft.Stats() }
