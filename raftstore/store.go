@@ -148,7 +148,7 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return fmt.Errorf("raftstore: open raft.db: %w", err)
 	}
-	cache, err := raft.NewLogCache(4096, s.boltLogs)
+	cache, err := raft.NewLogCache(512, s.boltLogs)
 	logs := storageErrors{cache}
 	if err != nil {
 		return err
