@@ -93,7 +93,7 @@ func TestRetriesThenDead(t *testing.T) {
 	}
 	for i, want := range durations("100ms", "300ms") {
 		gap := reqs[i+1].At.Sub(reqs[i].At)
-		if gap < want || gap > want+250*time.Millisecond {
+		if gap < want || gap > want+600*time.Millisecond {
 			t.Errorf("gap before attempt %d: %v, want about %v", i+2, gap, want)
 		}
 		if reqs[i+1].Attempt != i+2 || reqs[i+1].ID != reqs[0].ID {
