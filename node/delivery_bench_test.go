@@ -26,7 +26,10 @@ func BenchmarkDeliverCluster(b *testing.B) {
 
 func benchDeliver(b *testing.B, subs, inFlight int) {
 	nodes := mustStartCluster(b, 3, nil)
-	leader := leaderOf(b, nodes)
+	benchDeliverOn(b, leaderOf(b, nodes), subs, inFlight)
+}
+
+func benchDeliverOn(b *testing.B, leader *testNode, subs, inFlight int) {
 	ctx := context.Background()
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
