@@ -83,3 +83,4 @@ func TestDiskFullStopsAcknowledgingAndRecovers(t *testing.T) {
 		t.Fatalf("bbolt check after the disk filled up: %v", err)
 	}
 }
+
