@@ -83,4 +83,3 @@ func TestDiskFullStopsAcknowledgingAndRecovers(t *testing.T) {
 		t.Fatalf("bbolt check after the disk filled up: %v", err)
 	}
 }
-
