@@ -168,10 +168,7 @@ func (a *API) cluster(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 	}
 	info, err := a.svc.Cluster(r.Context(), c)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, info)
@@ -193,10 +190,7 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, _ httprouter.Params) 
 		return
 	}
 	if err := a.svc.Join(r.Context(), req); err != nil {
-		if a.maybeForward(w, r, body, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, body, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, map[string]any{"id": req.ID, "raft_addr": req.RaftAddr, "http_addr": req.HTTPAddr, "voter": req.Voter == nil || *req.Voter})
@@ -205,10 +199,7 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, _ httprouter.Params) 
 func (a *API) remove(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	id := ps.ByName("id")
 	if err := a.svc.Remove(r.Context(), id); err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, map[string]string{"removed": id})
@@ -231,10 +222,7 @@ func (a *API) transfer(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	}
 	leader, err := a.svc.TransferLeader(r.Context(), req.To)
 	if err != nil {
-		if a.maybeForward(w, r, body, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, body, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, map[string]string{"leader": leader})

@@ -93,10 +93,7 @@ func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	page, err := a.svc.Deliveries(r.Context(), ps.ByName("store"), ps.ByName("id"), dq)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	items := make([]any, 0, len(page.Attempts)+len(page.Pending))
@@ -117,10 +114,7 @@ func (a *API) eventDeliveries(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	as, err := a.svc.EventDeliveries(r.Context(), ps.ByName("store"), ps.ByName("id"), ps.ByName("event_id"), c)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	out := make([]attemptOut, len(as))
@@ -137,10 +131,7 @@ func (a *API) redeliver(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	}
 	e, err := a.svc.Redeliver(r.Context(), ps.ByName("store"), ps.ByName("id"), ps.ByName("event_id"))
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusAccepted, map[string]any{
@@ -189,10 +180,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 	}
 	res, err := a.svc.Replay(r.Context(), ps.ByName("store"), ps.ByName("id"), req)
 	if err != nil {
-		if a.maybeForward(w, r, body, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, body, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusAccepted, res)

@@ -140,10 +140,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	}
 	res, err := a.svc.Publish(r.Context(), PublishRequest{Store: store, Events: evs, Forwarded: r.Header.Get(forwardedHeader) != ""})
 	if err != nil {
-		if a.maybeForward(w, r, body, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, body, err)
 		return
 	}
 	status := http.StatusOK // every event was already stored
@@ -213,10 +210,7 @@ func (a *API) readEvents(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	}
 	evs, next, err := a.svc.Read(r.Context(), req)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	bp := bufPool.Get().(*[]byte)
@@ -287,10 +281,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	}
 	ev, err := a.svc.Get(r.Context(), store, ps.ByName("id"), c)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	writeJSONBytes(w, http.StatusOK, append(ev.AppendJSON(nil), '\n'))
@@ -376,10 +367,7 @@ func (a *API) putStore(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		ret.MaxEvents = *in.Retention.MaxEvents
 	}
 	if err := a.svc.SetRetention(r.Context(), store, ret); err != nil {
-		if a.maybeForward(w, r, body, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, body, err)
 		return
 	}
 	out := storeOut{Store: store}
@@ -405,10 +393,7 @@ func (a *API) getStore(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	}
 	si, err := a.svc.Store(r.Context(), store, c)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, toStoreOut(si))
@@ -422,10 +407,7 @@ func (a *API) listStores(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	}
 	list, err := a.svc.Stores(r.Context(), c)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	out := struct {

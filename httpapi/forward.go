@@ -37,6 +37,16 @@ func newForwarder(tlsCfg *tls.Config) *forwarder {
 	}}
 }
 
+// fail answers a failed service call: relayed to the leader when this node
+// is not it (see maybeForward), else as a JSON error. body is the request
+// body to relay (nil for none).
+func (a *API) fail(w http.ResponseWriter, r *http.Request, body []byte, err error) {
+	if a.maybeForward(w, r, body, err) {
+		return
+	}
+	a.writeError(w, r, err)
+}
+
 // maybeForward relays r to the leader when err says this node is not the
 // leader, a leader is known, and r was not already forwarded (no loops).
 // It reports whether it wrote a response.

@@ -161,10 +161,7 @@ func (a *API) createSubscription(w http.ResponseWriter, r *http.Request, ps http
 	}
 	out, err := a.svc.CreateSubscription(r.Context(), req)
 	if err != nil {
-		if a.maybeForward(w, r, body, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, body, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/stores/"+store+"/subscriptions/"+out.ID)
@@ -188,10 +185,7 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request, ps httpr
 	}
 	subs, err := a.svc.ListSubscriptions(r.Context(), ps.ByName("store"), c)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	out := struct {
@@ -211,10 +205,7 @@ func (a *API) getSubscription(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	sub, err := a.svc.GetSubscription(r.Context(), ps.ByName("store"), ps.ByName("id"), c)
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, toSubOut(&sub, false))
@@ -246,10 +237,7 @@ func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request, ps httpr
 func (a *API) updateSub(w http.ResponseWriter, r *http.Request, ps httprouter.Params, body []byte, p hlog.SubPatch) {
 	sub, err := a.svc.UpdateSubscription(r.Context(), ps.ByName("store"), ps.ByName("id"), p)
 	if err != nil {
-		if a.maybeForward(w, r, body, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, body, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, toSubOut(&sub, false))
@@ -268,10 +256,7 @@ func (a *API) setStatus(status hlog.SubStatus) httprouter.Handle {
 func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	err := a.svc.DeleteSubscription(r.Context(), ps.ByName("store"), ps.ByName("id"))
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -312,10 +297,7 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, ps httprouter
 	}
 	sub, err := a.svc.RotateSecret(r.Context(), ps.ByName("store"), ps.ByName("id"), in.Secret, grace)
 	if err != nil {
-		if a.maybeForward(w, r, body, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, body, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, toSubOut(&sub, true))
@@ -324,10 +306,7 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, ps httprouter
 func (a *API) testSubscription(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	at, err := a.svc.TestSubscription(r.Context(), ps.ByName("store"), ps.ByName("id"))
 	if err != nil {
-		if a.maybeForward(w, r, nil, err) {
-			return
-		}
-		a.writeError(w, r, err)
+		a.fail(w, r, nil, err)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, toAttemptOut(&at))
