@@ -115,6 +115,17 @@ func (a *api) settled(ctx context.Context, id string, last uint64) (bool, error)
 	return len(p.Deliveries) == 0, nil
 }
 
+// allSettled reports whether every subscription is settled up to last.
+func (a *api) allSettled(ctx context.Context, subs []subInfo, last uint64) (bool, error) {
+	for _, s := range subs {
+		ok, err := a.settled(ctx, s.ID, last)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 // Deliver publishes a backlog to paused subscriptions, enables them and
 // times until every event reached the receiver for every subscription and
 // every subscription's cursor — committed through Raft — is at the end.
@@ -157,29 +168,15 @@ func Deliver(ctx context.Context, cfg DeliverConfig) (Result, error) {
 	deadline := time.Now().Add(cfg.Timeout)
 	for {
 		got := cfg.Receiver.Stats().Delivered - before.Delivered
-		if got >= want {
-			allSettled := true
-			for _, s := range subs {
-				ok, err := a.settled(ctx, s.ID, last)
-				if err != nil {
-					return res, err
-				}
-				allSettled = allSettled && ok
+		// Done when Herald has settled every subscription: with all
+		// deliveries received, or (checked after a second) with some
+		// missing at the receiver, which count as lost.
+		if got >= want || time.Since(start) > time.Second {
+			done, err := a.allSettled(ctx, subs, last)
+			if err != nil {
+				return res, err
 			}
-			if allSettled {
-				break
-			}
-		} else if time.Since(start) > time.Second {
-			// Herald may be done while the receiver misses some: lost.
-			done := true
-			for _, s := range subs {
-				ok, err := a.settled(ctx, s.ID, last)
-				if err != nil {
-					return res, err
-				}
-				done = done && ok
-			}
-			if done && cfg.Receiver.Stats().Delivered-before.Delivered < want {
+			if done {
 				break
 			}
 		}

@@ -201,11 +201,10 @@ func (n *Node) TestSubscription(ctx context.Context, store, id string) (hlog.Att
 	ev := hlog.Event{ID: n.ids.next(now), Store: store, Type: "herald.test", Timestamp: now, Version: "1",
 		Data: []byte(`{"message":"test event from Herald","subscription_id":"` + s.ID + `"}`)}
 	body := ev.AppendEnvelope(nil)
-	a, resp, err := n.sender.Send(ctx, &s, keys, &ev, body, 1)
+	a, _, err := n.sender.Send(ctx, &s, keys, &ev, body, 1)
 	if err != nil {
 		return hlog.Attempt{}, fmt.Errorf("%w: %v", httpapi.ErrUnavailable, err)
 	}
-	_ = resp
 	delivery.ExpandRequestHeaders(&a, store, s.ID)
 	a.Outcome = hlog.OutcomeFailed
 	if a.Error == "" && delivery.Success(a.Status) {

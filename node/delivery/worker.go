@@ -60,8 +60,7 @@ type keyAt struct {
 
 type retryItem struct {
 	hlog.RetryEntry
-	index    int // in due; -1 when not queued
-	inFlight bool
+	index int // in due; -1 when not queued (also while it is being sent)
 }
 
 type sendResult struct {
@@ -306,16 +305,15 @@ func (w *worker) dispatchOrderedRetry(now time.Time) time.Time {
 func (w *worker) sendRetry(it *retryItem) {
 	ev, err := w.d.cfg.Source.GetSeq(w.sub.Store, it.Seq)
 	if err != nil {
-		// The event is gone from the log (it cannot be sent again):
-		// record the delivery as dead rather than drop it silently.
+		// The event cannot be read (removed from the log): record a failed
+		// attempt, so the delivery follows its schedule to dead and is on
+		// record rather than dropped silently.
 		a := hlog.Attempt{EventID: it.EventID, Seq: it.Seq, Attempt: it.Attempts + 1, At: time.Now().UnixNano(),
 			Manual: it.Manual, Error: "event not readable from the log: " + err.Error()}
-		it.inFlight = true
 		w.inflight++
 		w.results <- sendResult{a: a}
 		return
 	}
-	it.inFlight = true
 	w.send(ev, it.Attempts+1, it.Manual, false)
 }
 
@@ -447,9 +445,6 @@ func (w *worker) handle(r sendResult) {
 	if r.err != nil {
 		// Cancelled: nothing is known. A new event stays above the cursor
 		// and a retry stays in the set; the next loop sends it again.
-		if it != nil {
-			it.inFlight = false
-		}
 		return
 	}
 	now := time.Now()
@@ -505,7 +500,6 @@ func (w *worker) handle(r sendResult) {
 				w.retries[a.Seq] = it
 			}
 			it.Attempts, it.NextAt, it.LastError, it.Manual = a.Attempt, a.NextAt, errorText(&a), a.Manual
-			it.inFlight = false
 			switch {
 			case it.index >= 0:
 				heap.Fix(&w.due, it.index)
