@@ -1,17 +1,14 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/herald-io/herald/api"
 )
 
 // DeliverConfig describes a delivery run against a cluster's HTTP API.
@@ -60,63 +57,63 @@ func (c *DeliverConfig) defaults() error {
 // benchSchedule retries quickly so a flaky receiver does not stall a run.
 var benchSchedule = []string{"100ms", "250ms", "500ms", "1s", "2s", "5s", "10s"}
 
-// api is a small client of Herald's API.
-type api struct {
-	client *http.Client
-	base   string // http://host:port/v1/stores/<store>
+// storeClient is the benchmark's view of one store through api.Client.
+type storeClient struct {
+	c     *api.Client
+	store string
 }
 
-func newAPI(target, store string) *api {
-	return &api{client: NewHTTPClient(64), base: "http://" + target + "/v1/stores/" + store}
+func newStoreClient(target, store string) (*storeClient, error) {
+	c, err := newClient(target)
+	if err != nil {
+		return nil, err
+	}
+	return &storeClient{c: c, store: store}, nil
 }
 
 type subInfo struct {
-	ID     string `json:"id"`
-	Secret string `json:"secret"`
-	Cursor uint64 `json:"cursor"`
+	ID     string
+	Secret string
 }
 
 // subscribe creates a subscription and registers its secret with recv.
-func (a *api) subscribe(ctx context.Context, recv *Receiver, fields map[string]any) (subInfo, error) {
-	fields["url"] = recv.URL()
-	fields["retry_schedule"] = benchSchedule
-	fields["description"] = "herald bench"
-	body, _ := json.Marshal(fields)
-	var s subInfo
-	if err := callJSON(ctx, a.client, http.MethodPost, a.base+"/subscriptions", body, &s); err != nil {
-		return s, fmt.Errorf("bench: create subscription: %w", err)
+func (a *storeClient) subscribe(ctx context.Context, recv *Receiver, sc api.SubscriptionCreate) (subInfo, error) {
+	sc.URL = api.Ptr(recv.URL())
+	sc.RetrySchedule = api.Ptr(benchSchedule)
+	sc.Description = api.Ptr("herald bench")
+	s, err := a.c.CreateSubscription(ctx, a.store, sc)
+	if err != nil {
+		return subInfo{}, fmt.Errorf("bench: create subscription: %w", err)
 	}
 	recv.Secret(s.ID, s.Secret)
-	return s, nil
+	return subInfo{ID: s.ID, Secret: s.Secret}, nil
 }
 
-func (a *api) remove(ids []subInfo) {
+func (a *storeClient) remove(ids []subInfo) {
 	for _, s := range ids {
-		callJSON(context.Background(), a.client, http.MethodDelete, a.base+"/subscriptions/"+s.ID, nil, nil)
+		a.c.DeleteSubscription(context.Background(), a.store, s.ID)
 	}
 }
 
 // settled reports whether Herald considers every event up to last
 // handed off for the subscription: cursor at the end, retry set empty.
-func (a *api) settled(ctx context.Context, id string, last uint64) (bool, error) {
-	var s subInfo
-	if err := callJSON(ctx, a.client, http.MethodGet, a.base+"/subscriptions/"+id, nil, &s); err != nil {
+func (a *storeClient) settled(ctx context.Context, id string, last uint64) (bool, error) {
+	s, err := a.c.Subscription(ctx, a.store, id, nil)
+	if err != nil {
 		return false, err
 	}
 	if s.Cursor < last {
 		return false, nil
 	}
-	var p struct {
-		Deliveries []json.RawMessage `json:"deliveries"`
-	}
-	if err := callJSON(ctx, a.client, http.MethodGet, a.base+"/subscriptions/"+id+"/deliveries?status=pending&limit=1", nil, &p); err != nil {
+	p, err := a.c.Deliveries(ctx, a.store, id, api.DeliveryQuery{Status: api.DeliveryPending, Limit: 1})
+	if err != nil {
 		return false, err
 	}
 	return len(p.Deliveries) == 0, nil
 }
 
 // allSettled reports whether every subscription is settled up to last.
-func (a *api) allSettled(ctx context.Context, subs []subInfo, last uint64) (bool, error) {
+func (a *storeClient) allSettled(ctx context.Context, subs []subInfo, last uint64) (bool, error) {
 	for _, s := range subs {
 		ok, err := a.settled(ctx, s.ID, last)
 		if err != nil || !ok {
@@ -141,12 +138,16 @@ func Deliver(ctx context.Context, cfg DeliverConfig) (Result, error) {
 	}
 	res := Result{Name: name, Unit: "deliveries/s", Params: map[string]any{
 		"subscriptions": cfg.Subscriptions, "ordered": cfg.Ordered, "max_in_flight": cfg.MaxInFlight, "payload": cfg.Payload, "events": cfg.Events}}
-	a := newAPI(cfg.Target, cfg.Store)
-	defer a.client.CloseIdleConnections()
+	a, err := newStoreClient(cfg.Target, cfg.Store)
+	if err != nil {
+		return res, err
+	}
+	defer a.c.CloseIdleConnections()
 	var subs []subInfo
 	defer func() { a.remove(subs) }()
 	for i := 0; i < cfg.Subscriptions; i++ {
-		s, err := a.subscribe(ctx, cfg.Receiver, map[string]any{"enabled": false, "ordered": cfg.Ordered, "max_in_flight": cfg.MaxInFlight})
+		s, err := a.subscribe(ctx, cfg.Receiver, api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{
+			Enabled: api.Ptr(false), Ordered: api.Ptr(cfg.Ordered), MaxInFlight: api.Ptr(cfg.MaxInFlight)}})
 		if err != nil {
 			return res, err
 		}
@@ -161,7 +162,7 @@ func Deliver(ctx context.Context, cfg DeliverConfig) (Result, error) {
 	before := cfg.Receiver.Stats()
 	start := time.Now()
 	for _, s := range subs {
-		if err := callJSON(ctx, a.client, http.MethodPost, a.base+"/subscriptions/"+s.ID+"/enable", nil, nil); err != nil {
+		if _, err := a.c.EnableSubscription(ctx, a.store, s.ID); err != nil {
 			return res, fmt.Errorf("bench: enable: %w", err)
 		}
 	}
@@ -202,22 +203,18 @@ func Deliver(ctx context.Context, cfg DeliverConfig) (Result, error) {
 
 // publishBacklog publishes n events in batches of 500 and returns the
 // last seq and how many were published.
-func (a *api) publishBacklog(ctx context.Context, n, payload int, p *Progress) (uint64, int, error) {
-	data := Payload(payload)
+func (a *storeClient) publishBacklog(ctx context.Context, n, payload int, p *Progress) (uint64, int, error) {
 	const batch = 500
+	evs := newEvents(batch, Payload(payload))
 	var last uint64
 	published := 0
 	for published < n {
 		k := max(min(batch, n-published), 2) // a batch body holds two or more
-		var out struct {
-			Events []struct {
-				Seq uint64 `json:"seq"`
-			} `json:"events"`
-		}
 		if p != nil {
 			p.Sent.Add(int64(k))
 		}
-		if err := callJSON(ctx, a.client, http.MethodPost, a.base+"/events", requestBody(k, data), &out); err != nil {
+		out, err := a.c.PublishBatch(ctx, a.store, evs[:k])
+		if err != nil {
 			return 0, 0, fmt.Errorf("bench: publish backlog: %w", err)
 		}
 		if p != nil {
@@ -259,9 +256,12 @@ func Latency(ctx context.Context, cfg LatencyConfig) (Result, error) {
 	if cfg.Clients <= 0 {
 		cfg.Clients = 64
 	}
-	a := newAPI(cfg.Target, cfg.Store)
-	defer a.client.CloseIdleConnections()
-	sub, err := a.subscribe(ctx, cfg.Receiver, map[string]any{})
+	a, err := newStoreClient(cfg.Target, cfg.Store)
+	if err != nil {
+		return Result{}, err
+	}
+	defer a.c.CloseIdleConnections()
+	sub, err := a.subscribe(ctx, cfg.Receiver, api.SubscriptionCreate{})
 	if err != nil {
 		return Result{}, err
 	}
@@ -309,32 +309,4 @@ func Latency(ctx context.Context, cfg LatencyConfig) (Result, error) {
 	res.E2EP50, res.E2EP90, res.E2EP99, res.E2EMax = us(hist.ValueAtQuantile(50)), us(hist.ValueAtQuantile(90)), us(hist.ValueAtQuantile(99)), us(hist.Max())
 	res.Deliveries = int64(hist.TotalCount())
 	return res, nil
-}
-
-// callJSON makes an API call and decodes a 2xx JSON answer into out.
-func callJSON(ctx context.Context, client *http.Client, method, url string, body []byte, out any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(b))
-	}
-	if out != nil && len(b) > 0 {
-		return json.Unmarshal(b, out)
-	}
-	return nil
 }

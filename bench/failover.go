@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node"
 )
@@ -60,14 +61,23 @@ func Failover(ctx context.Context, c *Cluster, cfg FailoverConfig) (Result, erro
 	if cfg.Receiver == nil {
 		return res, errors.New("bench: failover needs a receiver")
 	}
-	a := newAPI(leader.HTTPAddr(), store)
-	sub, err := a.subscribe(ctx, cfg.Receiver, map[string]any{})
+	a, err := newStoreClient(leader.HTTPAddr(), store)
+	if err != nil {
+		return res, err
+	}
+	defer a.c.CloseIdleConnections()
+	sub, err := a.subscribe(ctx, cfg.Receiver, api.SubscriptionCreate{})
 	if err != nil {
 		return res, err
 	}
 	recvBefore := cfg.Receiver.Stats()
-	client := NewHTTPClient(clients)
-	defer client.CloseIdleConnections()
+	targets := make([]*api.Client, len(survivors))
+	for i, n := range survivors {
+		if targets[i], err = newClient(n.HTTPAddr()); err != nil {
+			return res, err
+		}
+		defer targets[i].CloseIdleConnections()
+	}
 
 	var (
 		mu     sync.Mutex
@@ -81,7 +91,7 @@ func Failover(ctx context.Context, c *Cluster, cfg FailoverConfig) (Result, erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			url := "http://" + survivors[w%len(survivors)].HTTPAddr() + "/v1/stores/" + store + "/events"
+			client := targets[w%len(targets)]
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -91,12 +101,11 @@ func Failover(ctx context.Context, c *Cluster, cfg FailoverConfig) (Result, erro
 				default:
 				}
 				id := fmt.Sprintf("f%d-%d", w, i)
-				body := []byte(fmt.Sprintf(`{"id":%q,"type":"bench/failover","data":%s}`, id, data))
 				sent := time.Now()
 				if cfg.Progress != nil {
 					cfg.Progress.Sent.Add(1)
 				}
-				err := post(ctx, client, url, body)
+				_, err := client.Publish(ctx, store, api.NewEvent{ID: id, Type: "bench/failover", Data: data})
 				done := time.Now()
 				mu.Lock()
 				if err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -23,10 +24,15 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func newServer(t *testing.T, svc Service) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(New(svc, quiet()))
+	srv := httptest.NewServer(New(All(svc), quiet()))
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// testClient makes the tests' requests; openapi_test.go wraps its
+// transport so that every request and response is validated against the
+// OpenAPI document.
+var testClient = &http.Client{Transport: http.DefaultTransport}
 
 type resp struct {
 	status int
@@ -36,7 +42,7 @@ type resp struct {
 
 func do(t *testing.T, srv *httptest.Server, method, path, body string, hdr ...string) resp {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(testContext(t), method, srv.URL+path, strings.NewReader(body)) // testContext: see openapi_test.go
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +52,7 @@ func do(t *testing.T, srv *httptest.Server, method, path, body string, hdr ...st
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	r, err := http.DefaultClient.Do(req)
+	r, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,10 +80,10 @@ func errCode(t *testing.T, b []byte) string {
 func TestErrors(t *testing.T) {
 	f := newFake(t)
 	srv := newServer(t, f)
-	big := `{"type":"t","data":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
+	big := `{"type":"t","data":"` + strings.Repeat("x", api.MaxBodyBytes) + `"}`
 	var many bytes.Buffer
 	many.WriteString(`{"events":[`)
-	for i := 0; i <= MaxBatchEvents; i++ {
+	for i := 0; i <= api.MaxBatchEvents; i++ {
 		if i > 0 {
 			many.WriteByte(',')
 		}
@@ -132,10 +138,11 @@ func TestErrors(t *testing.T) {
 		{"wrong method on events", "DELETE", "/v1/stores/s/events", ``, nil, 405, "method_not_allowed"},
 		{"wrong method on cluster", "PUT", "/v1/cluster", ``, nil, 405, "method_not_allowed"},
 		{"join malformed", "POST", "/v1/cluster/nodes", `{`, nil, 400, "invalid_json"},
-		{"join missing fields", "POST", "/v1/cluster/nodes", `{"id":"n2"}`, nil, 400, "bad_request"},
+		{"join missing fields", "POST", "/v1/cluster/nodes", `{"id":"n2"}`, nil, 400, "invalid_member"},
+		{"join unknown field", "POST", "/v1/cluster/nodes", `{"id":"n2","raft_addr":"a:1","http_addr":"a:2","zone":"x"}`, nil, 400, "invalid_member"},
 		{"remove unknown member", "DELETE", "/v1/cluster/nodes/nope", ``, nil, 404, "not_found"},
 		{"transfer malformed", "POST", "/v1/cluster/leader/transfer", `{"to":`, nil, 400, "invalid_json"},
-		{"transfer unknown field", "POST", "/v1/cluster/leader/transfer", `{"target":"n2"}`, nil, 400, "invalid_event"},
+		{"transfer unknown field", "POST", "/v1/cluster/leader/transfer", `{"target":"n2"}`, nil, 400, "invalid_member"},
 		{"wrong method on transfer", "GET", "/v1/cluster/leader/transfer", ``, nil, 405, "method_not_allowed"},
 	}
 	for _, tc := range cases {
@@ -171,20 +178,27 @@ func TestServiceErrorMapping(t *testing.T) {
 		{fmt.Errorf("x: %w", ErrNotLeader), 503, "no_leader", true},
 		{fmt.Errorf("x: %w", ErrUnavailable), 503, "unavailable", true},
 		{fmt.Errorf("x: %w", ErrTimeout), 503, "timeout", true},
+		{fmt.Errorf("x: %w", ErrNotReady), 503, "not_ready", true},
 		{fmt.Errorf("x: %w", ErrConflict), 409, "conflict", false},
-		{fmt.Errorf("x: %w", ErrBadRequest), 400, "bad_request", false},
+		{fmt.Errorf("x: %w", ErrInvalidMember), 400, "invalid_member", false},
 		{fmt.Errorf("x: %w", ErrNotFound), 404, "not_found", false},
+		{fmt.Errorf("x: %w", hlog.ErrReservedStore), 400, "reserved_store", false},
+		{fmt.Errorf("x: %w", hlog.ErrInvalidRetention), 400, "invalid_retention", false},
+		{&hlog.CompactedError{Store: "s", FirstSeq: 3}, 410, "compacted", false},
+		// Another node's answer keeps its code; an unknown code is internal.
+		{fmt.Errorf("leader: %w", &api.Error{StatusCode: 400, Code: api.CodeInvalidEvent, Message: "m"}), 400, "invalid_event", false},
+		{fmt.Errorf("leader: %w", &api.Error{StatusCode: 418, Code: "teapot", Message: "m"}), 500, "internal", false},
 		{errors.New("disk on fire"), 500, "internal", false},
 	}
 	for _, tc := range cases {
-		s, c, r := errorStatus(tc.err)
-		if s != tc.status || c != tc.code || r != tc.retry {
-			t.Errorf("%v: got %d %s %v", tc.err, s, c, r)
+		c := errorCode(tc.err)
+		if c.Status() != tc.status || string(c) != tc.code || c.Retryable() != tc.retry {
+			t.Errorf("%v: got %d %s %v", tc.err, c.Status(), c, c.Retryable())
 		}
 	}
 	// A 500 does not leak the internal message.
 	rec := httptest.NewRecorder()
-	a := New(newFake(t), quiet())
+	a := New(All(newFake(t)), quiet())
 	a.writeError(rec, httptest.NewRequest("GET", "/", nil), errors.New("secret path /var/x"))
 	if rec.Code != 500 || strings.Contains(rec.Body.String(), "secret") {
 		t.Fatalf("500 body: %s", rec.Body)
@@ -453,7 +467,7 @@ func BenchmarkPublishSingle(b *testing.B) {
 		b.Fatal(err)
 	}
 	f.db = db
-	srv := httptest.NewServer(New(f, quiet()))
+	srv := httptest.NewServer(New(Services{Events: f}, quiet()))
 	defer srv.Close()
 	body := `{"type":"store/order/created","data":"` + strings.Repeat("x", 510) + `"}`
 	b.RunParallel(func(pb *testing.PB) {

@@ -1,10 +1,22 @@
-// Package httpapi is Herald's HTTP API: httprouter handlers over a Service
-// (implemented by package node), JSON request decoding with strict limits,
-// events written out byte for byte (log.Event.AppendJSON), one place that
-// maps errors to a status and a stable code (errors.go), and the relay that
-// forwards writes and leader-level reads from a follower to the leader
-// (forward.go). docs/api.md documents the API.
+// Package httpapi is Herald's HTTP API: routing (httprouter), request
+// decoding with strict limits, and the one table that turns errors into
+// codes (errors.go; the codes and their statuses are package api's).
 //
-// Cross-cutting concerns such as authentication will slot in as middleware
+// The API serves services by role (service.go): events, stores,
+// subscriptions and deliveries, cluster, backup. package node implements
+// them all; a test passes only the roles it exercises (Services). The API
+// owns syntax: JSON shape, unknown fields, query parameters, store names
+// (checked on every route with a {store}), sizes, media types. What the
+// values mean (defaults, ranges, existence, leadership) the services
+// decide.
+//
+// Requests and responses are package api's wire types; events are written
+// out byte for byte (api.Event.AppendJSON). A follower relays what only
+// the leader can answer through an api.Client (relay.go), marked
+// Herald-Forwarded so it is never relayed twice. The OpenAPI document
+// (api.OpenAPI) is served at /v1/openapi.json; the tests validate every
+// request and response against it. docs/api.md documents the API.
+//
+// Cross-cutting concerns such as authentication slot in as middleware
 // around the router in New.
 package httpapi

@@ -6,88 +6,123 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/herald-io/herald/api"
 	hlog "github.com/herald-io/herald/log"
 )
 
-// requestError is a problem with the HTTP request itself, found by the API
-// before the Service is called.
+// requestError is a problem with the HTTP request itself (syntax, size,
+// media type), found by the API before a service is called.
 type requestError struct {
-	status int
-	code   string
-	msg    string
+	code api.ErrorCode
+	msg  string
 }
 
 func (e *requestError) Error() string { return e.msg }
 
-func badRequest(code, format string, args ...any) error {
-	return &requestError{status: http.StatusBadRequest, code: code, msg: fmt.Sprintf(format, args...)}
+func reqErr(code api.ErrorCode, format string, args ...any) error {
+	return &requestError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// errorStatus is the one place errors become a status and a stable code.
-func errorStatus(err error) (status int, code string, retry bool) {
+// errorCodes maps the services' sentinel errors to codes; the first match
+// wins. The HTTP status comes with the code (api.ErrorCode.Status).
+var errorCodes = []struct {
+	err  error
+	code api.ErrorCode
+}{
+	{hlog.ErrCompacted, api.CodeCompacted},
+	{hlog.ErrReservedStore, api.CodeReservedStore},
+	{hlog.ErrInvalidSubscription, api.CodeInvalidSubscription},
+	{hlog.ErrInvalidRetention, api.CodeInvalidRetention},
+	{hlog.ErrInvalidEvent, api.CodeInvalidEvent},
+	{hlog.ErrInvalidStore, api.CodeInvalidStore},
+	{hlog.ErrInvalidPattern, api.CodeInvalidParameter},
+	{hlog.ErrSubscriptionNotFound, api.CodeNotFound},
+	{hlog.ErrSubscriptionExists, api.CodeConflict},
+	{hlog.ErrStoreNotFound, api.CodeNotFound},
+	{hlog.ErrEventNotFound, api.CodeNotFound},
+	{ErrNotFound, api.CodeNotFound},
+	{ErrInvalidMember, api.CodeInvalidMember},
+	{ErrConflict, api.CodeConflict},
+	{ErrNotLeader, api.CodeNoLeader},
+	{ErrNoLeader, api.CodeNoLeader},
+	{ErrTimeout, api.CodeTimeout},
+	{ErrNotReady, api.CodeNotReady},
+	{ErrUnavailable, api.CodeUnavailable},
+	{context.Canceled, api.CodeUnavailable},
+}
+
+// errorCode is the one place an error becomes a code.
+func errorCode(err error) api.ErrorCode {
+	code, _ := classify(err)
+	return code
+}
+
+// classify returns err's code and the sentinel that decided it (nil when
+// none did).
+func classify(err error) (api.ErrorCode, error) {
 	var re *requestError
-	switch {
-	case errors.As(err, &re):
-		return re.status, re.code, false
-	case errors.Is(err, hlog.ErrCompacted):
-		return http.StatusGone, "compacted", false
-	case errors.Is(err, hlog.ErrInvalidSubscription):
-		return http.StatusBadRequest, "invalid_subscription", false
-	case errors.Is(err, hlog.ErrInvalidEvent):
-		return http.StatusBadRequest, "invalid_event", false
-	case errors.Is(err, hlog.ErrInvalidStore):
-		return http.StatusBadRequest, "invalid_store", false
-	case errors.Is(err, hlog.ErrInvalidPattern):
-		return http.StatusBadRequest, "invalid_parameter", false
-	case errors.Is(err, hlog.ErrSubscriptionNotFound):
-		return http.StatusNotFound, "not_found", false
-	case errors.Is(err, hlog.ErrSubscriptionExists):
-		return http.StatusConflict, "conflict", false
-	case errors.Is(err, hlog.ErrStoreNotFound), errors.Is(err, hlog.ErrEventNotFound), errors.Is(err, ErrNotFound):
-		return http.StatusNotFound, "not_found", false
-	case errors.Is(err, ErrBadRequest):
-		return http.StatusBadRequest, "bad_request", false
-	case errors.Is(err, ErrConflict):
-		return http.StatusConflict, "conflict", false
-	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader):
-		return http.StatusServiceUnavailable, "no_leader", true
-	case errors.Is(err, ErrTimeout):
-		return http.StatusServiceUnavailable, "timeout", true
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled):
-		return http.StatusServiceUnavailable, "unavailable", true
+	if errors.As(err, &re) {
+		return re.code, nil
 	}
-	return http.StatusInternalServerError, "internal", false
+	var ae *api.Error // another node's answer, passed on: keep its code
+	if errors.As(err, &ae) && ae.Code.Known() {
+		return ae.Code, nil
+	}
+	for _, e := range errorCodes {
+		if errors.Is(err, e.err) {
+			return e.code, e.err
+		}
+	}
+	return api.CodeInternal, nil
 }
 
-// writeError writes {"error":{"code","message"}} with the mapped status.
-func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, retry := errorStatus(err)
+// message is what an answer says of err: its text, without the leading
+// "sentinel: " that the code already says ("conflict: n1 is the leader"
+// reads "n1 is the leader" under code conflict).
+func message(err, sentinel error) string {
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	for sentinel != nil {
+		p := sentinel.Error() + ": "
+		if !strings.HasPrefix(msg, p) {
+			break
+		}
+		msg = msg[len(p):]
+	}
+	return msg
+}
+
+// writeError writes {"error":{"code","message"}} with the code's status.
+// An internal error's detail goes to the log, not to the client.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, sentinel := classify(err)
+	status := code.Status()
+	msg := message(err, sentinel)
+	if code == api.CodeInternal {
 		a.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err)
 		msg = "internal error"
 	} else {
 		a.log.Debug("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
 	}
-	if retry {
-		w.Header().Set("Retry-After", "1")
+	if code.Retryable() {
+		w.Header().Set(api.HeaderRetryAfter, "1")
 	}
 	var ce *hlog.CompactedError
 	if errors.As(err, &ce) {
-		w.Header().Set("Herald-First-Seq", strconv.FormatUint(ce.FirstSeq, 10))
+		w.Header().Set(api.HeaderFirstSeq, strconv.FormatUint(ce.FirstSeq, 10))
 	}
-	writeErrorBody(w, status, code, msg)
+	writeErrorBody(w, code, msg)
 }
 
-func writeErrorBody(w http.ResponseWriter, status int, code, msg string) {
+func writeErrorBody(w http.ResponseWriter, code api.ErrorCode, msg string) {
 	b := make([]byte, 0, 64+len(msg))
 	b = append(b, `{"error":{"code":`...)
-	b = appendString(b, code)
+	b = appendString(b, string(code))
 	b = append(b, `,"message":`...)
 	b = appendString(b, msg)
 	b = append(b, "}}\n"...)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
+	w.WriteHeader(code.Status())
 	w.Write(b)
 }

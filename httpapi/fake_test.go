@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/testutil"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -21,34 +23,27 @@ type fakeService struct {
 	notLeader bool
 	leader    string // LeaderHTTPAddr when notLeader
 	readyErr  error
-	joined    []JoinRequest
+	joined    []api.JoinRequest
 }
 
 func newFake(t *testing.T) *fakeService {
 	t.Helper()
-	db, err := hlog.Open(filepath.Join(t.TempDir(), "events.db"), hlog.Options{InitialMmapSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := db.Check(); err != nil {
-			t.Errorf("check: %v", err)
-		}
-		db.Close()
-	})
-	return &fakeService{db: db}
+	return &fakeService{db: testutil.TempDB(t)} // checked (bbolt, hash chains) on cleanup
 }
 
-func (f *fakeService) leaderCheck(c Consistency) error {
-	if f.notLeader && c != Local {
+func (f *fakeService) leaderCheck(c api.Consistency) error {
+	if f.notLeader && c != api.ConsistencyLocal {
 		return fmt.Errorf("%w: fake follower", ErrNotLeader)
 	}
 	return nil
 }
 
 func (f *fakeService) Publish(ctx context.Context, req PublishRequest) ([]hlog.Appended, error) {
-	if err := f.leaderCheck(Leader); err != nil {
+	if err := f.leaderCheck(api.ConsistencyLeader); err != nil {
 		return nil, err
+	}
+	if req.Store == hlog.HeraldStore {
+		return nil, fmt.Errorf("%w: fake", hlog.ErrReservedStore)
 	}
 	f.mu.Lock()
 	evs := make([]hlog.NewEvent, len(req.Events))
@@ -94,34 +89,37 @@ func (f *fakeService) Read(ctx context.Context, req ReadRequest) ([]hlog.Event, 
 	}
 }
 
-func (f *fakeService) Get(ctx context.Context, store, id string, c Consistency) (hlog.Event, error) {
+func (f *fakeService) Get(ctx context.Context, store, id string, c api.Consistency) (hlog.Event, error) {
 	if err := f.leaderCheck(c); err != nil {
 		return hlog.Event{}, err
 	}
 	return f.db.Get(store, id)
 }
 
-func (f *fakeService) Store(ctx context.Context, name string, c Consistency) (hlog.StoreInfo, error) {
+func (f *fakeService) Store(ctx context.Context, name string, c api.Consistency) (hlog.StoreInfo, error) {
 	if err := f.leaderCheck(c); err != nil {
 		return hlog.StoreInfo{}, err
 	}
 	return f.db.Store(name)
 }
 
-func (f *fakeService) Stores(ctx context.Context, c Consistency) ([]hlog.StoreInfo, error) {
+func (f *fakeService) Stores(ctx context.Context, c api.Consistency) ([]hlog.StoreInfo, error) {
 	if err := f.leaderCheck(c); err != nil {
 		return nil, err
 	}
 	return f.db.Stores()
 }
 
-func (f *fakeService) Cluster(ctx context.Context, c Consistency) (ClusterInfo, error) {
-	return ClusterInfo{ID: "fake", Leader: "fake", Nodes: []NodeInfo{{ID: "fake", State: "leader", Suffrage: "voter"}}}, nil
+func (f *fakeService) Cluster(ctx context.Context, c api.Consistency) (api.Cluster, error) {
+	return api.Cluster{ID: "fake", Leader: "fake", Nodes: []api.Node{{ID: "fake", State: "leader", Suffrage: "voter"}}}, nil
 }
 
-func (f *fakeService) Join(ctx context.Context, req JoinRequest) error {
-	if err := f.leaderCheck(Leader); err != nil {
+func (f *fakeService) Join(ctx context.Context, req api.JoinRequest) error {
+	if err := f.leaderCheck(api.ConsistencyLeader); err != nil {
 		return err
+	}
+	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
+		return fmt.Errorf("%w: id, raft_addr and http_addr are required", ErrInvalidMember)
 	}
 	f.mu.Lock()
 	f.joined = append(f.joined, req)
@@ -147,7 +145,7 @@ func openBenchDB(b *testing.B) (*hlog.DB, error) {
 }
 
 func (f *fakeService) Remove(ctx context.Context, id string) error {
-	if err := f.leaderCheck(Leader); err != nil {
+	if err := f.leaderCheck(api.ConsistencyLeader); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -162,7 +160,7 @@ func (f *fakeService) Remove(ctx context.Context, id string) error {
 }
 
 func (f *fakeService) TransferLeader(ctx context.Context, to string) (string, error) {
-	if err := f.leaderCheck(Leader); err != nil {
+	if err := f.leaderCheck(api.ConsistencyLeader); err != nil {
 		return "", err
 	}
 	if to == "" {
@@ -190,32 +188,46 @@ func (f *fakeService) subIn(store, id string) (hlog.Subscription, error) {
 }
 
 func (f *fakeService) CreateSubscription(ctx context.Context, req CreateSubscriptionRequest) (hlog.Subscription, error) {
-	if err := f.leaderCheck(Leader); err != nil {
+	if err := f.leaderCheck(api.ConsistencyLeader); err != nil {
 		return hlog.Subscription{}, err
 	}
+	// As the node does: defaults, the client's fields, validation.
+	var from uint64
+	if req.FromSeq != nil {
+		if *req.FromSeq == 0 {
+			return hlog.Subscription{}, fmt.Errorf("%w: from_seq must be 1 or more", hlog.ErrInvalidSubscription)
+		}
+		from = *req.FromSeq
+	}
+	s := hlog.Subscription{Store: req.Store}
+	s.ApplyDefaults()
+	req.Patch.Apply(&s)
 	f.mu.Lock()
 	f.n++
-	s := req.Sub
 	s.ID = fmt.Sprintf("sub_%06d", f.n)
 	f.mu.Unlock()
 	s.CreatedAt, s.UpdatedAt = time.Now().UnixNano(), time.Now().UnixNano()
-	if len(s.Secrets) == 0 {
-		s.Secrets = []hlog.Secret{{Key: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+	s.Secrets = []hlog.Secret{{Key: req.Secret}}
+	if req.Secret == "" {
+		s.Secrets[0].Key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	}
-	if err := f.db.Update(func(tx *hlog.Tx) error { return tx.CreateSubscription(s, req.FromSeq) }); err != nil {
+	if err := s.Validate(); err != nil {
+		return hlog.Subscription{}, err
+	}
+	if err := f.db.Update(func(tx *hlog.Tx) error { return tx.CreateSubscription(s, from) }); err != nil {
 		return hlog.Subscription{}, err
 	}
 	return f.db.Subscription(s.ID)
 }
 
-func (f *fakeService) ListSubscriptions(ctx context.Context, store string, c Consistency) ([]hlog.Subscription, error) {
+func (f *fakeService) ListSubscriptions(ctx context.Context, store string, c api.Consistency) ([]hlog.Subscription, error) {
 	if err := f.leaderCheck(c); err != nil {
 		return nil, err
 	}
 	return f.db.Subscriptions(store)
 }
 
-func (f *fakeService) GetSubscription(ctx context.Context, store, id string, c Consistency) (hlog.Subscription, error) {
+func (f *fakeService) GetSubscription(ctx context.Context, store, id string, c api.Consistency) (hlog.Subscription, error) {
 	if err := f.leaderCheck(c); err != nil {
 		return hlog.Subscription{}, err
 	}
@@ -223,7 +235,7 @@ func (f *fakeService) GetSubscription(ctx context.Context, store, id string, c C
 }
 
 func (f *fakeService) UpdateSubscription(ctx context.Context, store, id string, p hlog.SubPatch) (out hlog.Subscription, err error) {
-	if err := f.leaderCheck(Leader); err != nil {
+	if err := f.leaderCheck(api.ConsistencyLeader); err != nil {
 		return out, err
 	}
 	if _, err := f.subIn(store, id); err != nil {
@@ -237,7 +249,7 @@ func (f *fakeService) UpdateSubscription(ctx context.Context, store, id string, 
 }
 
 func (f *fakeService) DeleteSubscription(ctx context.Context, store, id string) error {
-	if err := f.leaderCheck(Leader); err != nil {
+	if err := f.leaderCheck(api.ConsistencyLeader); err != nil {
 		return err
 	}
 	if _, err := f.subIn(store, id); err != nil {
@@ -246,11 +258,22 @@ func (f *fakeService) DeleteSubscription(ctx context.Context, store, id string) 
 	return f.db.Update(func(tx *hlog.Tx) error { return tx.DeleteSubscription(id) })
 }
 
-func (f *fakeService) RotateSecret(ctx context.Context, store, id, secret string, grace time.Duration) (out hlog.Subscription, err error) {
+func (f *fakeService) RotateSecret(ctx context.Context, store, id string, req RotateRequest) (out hlog.Subscription, err error) {
 	if _, err := f.subIn(store, id); err != nil {
 		return out, err
 	}
-	if secret == "" {
+	grace, secret := 24*time.Hour, req.Secret
+	if req.Grace != nil {
+		grace = *req.Grace
+	}
+	if grace < 0 || grace > 168*time.Hour {
+		return out, fmt.Errorf("%w: grace", hlog.ErrInvalidSubscription)
+	}
+	if secret != "" {
+		if err := hlog.ValidateSecret(secret); err != nil {
+			return out, err
+		}
+	} else {
 		secret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 	}
 	now := time.Now()
@@ -276,7 +299,7 @@ func (f *fakeService) Redeliver(ctx context.Context, store, id, eventID string) 
 	return out, err
 }
 
-func (f *fakeService) Replay(ctx context.Context, store, id string, req ReplayRequest) (out ReplayResult, err error) {
+func (f *fakeService) Replay(ctx context.Context, store, id string, req ReplayRequest) (out api.ReplayResult, err error) {
 	if _, err := f.subIn(store, id); err != nil {
 		return out, err
 	}
@@ -305,7 +328,7 @@ func (f *fakeService) Deliveries(ctx context.Context, store, id string, q Delive
 	if _, err := f.subIn(store, id); err != nil {
 		return DeliveriesPage{}, err
 	}
-	if q.Status == DeliveryPending {
+	if q.Status == api.DeliveryPending {
 		es, err := f.db.Retries(id, q.After, q.Limit)
 		return DeliveriesPage{Pending: es}, err
 	}
@@ -313,7 +336,7 @@ func (f *fakeService) Deliveries(ctx context.Context, store, id string, q Delive
 	return DeliveriesPage{Attempts: as, Next: next}, err
 }
 
-func (f *fakeService) EventDeliveries(ctx context.Context, store, id, eventID string, c Consistency) ([]hlog.Attempt, error) {
+func (f *fakeService) EventDeliveries(ctx context.Context, store, id, eventID string, c api.Consistency) ([]hlog.Attempt, error) {
 	if _, err := f.subIn(store, id); err != nil {
 		return nil, err
 	}
@@ -325,7 +348,10 @@ func (f *fakeService) EventDeliveries(ctx context.Context, store, id, eventID st
 }
 
 func (f *fakeService) SetRetention(ctx context.Context, store string, r hlog.Retention) error {
-	if err := f.leaderCheck(Leader); err != nil {
+	if err := f.leaderCheck(api.ConsistencyLeader); err != nil {
+		return err
+	}
+	if err := r.Validate(); err != nil {
 		return err
 	}
 	return f.db.Update(func(tx *hlog.Tx) error { return tx.SetRetention(store, r) })

@@ -6,17 +6,18 @@ import (
 	"io"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	hlog "github.com/herald-io/herald/log"
 )
 
-// Sentinel errors a Service wraps (with %w) so the API can map them to a
-// status and code. Errors from package log (ErrInvalidStore,
-// ErrInvalidEvent, ErrInvalidPattern, ErrStoreNotFound, ErrEventNotFound)
-// are mapped too. See errors.go for the table.
+// Sentinel errors a service wraps (with %w) so the API can map them to a
+// code. Errors from package log (ErrInvalidStore, ErrInvalidEvent,
+// ErrInvalidSubscription, ErrInvalidRetention, ErrReservedStore,
+// ErrStoreNotFound, ...) are mapped too. errors.go has the table.
 var (
 	// ErrNotLeader: this node cannot serve the request because it is not
-	// the leader. The API forwards the request to LeaderHTTPAddr when one is
-	// known, otherwise answers 503 no_leader.
+	// the leader. The API relays the request to the leader when one is
+	// known (Leader), otherwise answers 503 no_leader.
 	ErrNotLeader = errors.New("not the leader")
 	// ErrNoLeader: the cluster has no leader right now (503 no_leader).
 	ErrNoLeader = errors.New("no leader")
@@ -25,100 +26,82 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrTimeout: the operation did not finish in time (503 timeout).
 	ErrTimeout = errors.New("timeout")
-	// ErrBadRequest: the request is malformed in a way the service found
-	// (400 bad_request).
-	ErrBadRequest = errors.New("bad request")
-	// ErrConflict: the request conflicts with existing state (409 conflict).
+	// ErrNotReady: the node is up but not ready to serve (503 not_ready).
+	ErrNotReady = errors.New("not ready")
+	// ErrInvalidMember: a membership request is incomplete or names a
+	// member it cannot apply to (400 invalid_member).
+	ErrInvalidMember = errors.New("invalid member")
+	// ErrConflict: the request conflicts with the current state and will
+	// keep doing so (409 conflict).
 	ErrConflict = errors.New("conflict")
-	// ErrNotFound: a generic missing resource (404 not_found).
+	// ErrNotFound: a missing resource without a more specific sentinel
+	// (404 not_found).
 	ErrNotFound = errors.New("not found")
 )
 
-// Consistency is the read level a request asks for.
-type Consistency string
+// The services behind the API, by role. package node implements all of
+// them; a test fake implements the ones its handlers use (see Services).
+// Services receive requests whose syntax the API has checked (JSON,
+// parameters, store names); what the values mean is theirs to decide:
+// defaults, ranges, existence, leadership.
 
-// Read consistency levels.
-const (
-	// Local reads this node's state, however stale.
-	Local Consistency = "local"
-	// Leader reads on the node that believes it is the leader (forwarded
-	// there from followers). Default.
-	Leader Consistency = "leader"
-	// Linearizable additionally confirms leadership with a quorum and
-	// waits until the read reflects every write acknowledged before it.
-	Linearizable Consistency = "linearizable"
-)
-
-// PublishRequest is one publish call: one or more events for one store,
-// all or nothing.
-type PublishRequest struct {
-	Store string
-	// Events have Type, Data and optionally ID and Version set by the
-	// client; the Service fills in ID (when empty), Version (default "1")
-	// and Timestamp.
-	Events []hlog.NewEvent
-	// Forwarded is set when another node sent this request on
-	// (Herald-Forwarded): the Service must not pass it on again.
-	Forwarded bool
-}
-
-// ReadRequest selects events of a store.
-type ReadRequest struct {
-	Store       string
-	Options     hlog.ReadOptions
-	Wait        time.Duration // long-poll up to this long when nothing matches
-	Consistency Consistency
-}
-
-// NodeInfo describes one cluster member.
-type NodeInfo struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	HTTPAddr string `json:"http_addr"`
-	State    string `json:"state"`    // leader, follower, candidate, unreachable, unknown
-	Suffrage string `json:"suffrage"` // voter, nonvoter, staging
-}
-
-// ClusterInfo is the answer of GET /v1/cluster.
-type ClusterInfo struct {
-	ID           string     `json:"id"`
-	Leader       string     `json:"leader"`
-	LeaderHTTP   string     `json:"leader_http_addr"`
-	Nodes        []NodeInfo `json:"nodes"`
-	CommitIndex  uint64     `json:"commit_index"`
-	AppliedIndex uint64     `json:"applied_index"`
-}
-
-// JoinRequest asks the leader to add a node.
-type JoinRequest struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	HTTPAddr string `json:"http_addr"`
-	Voter    *bool  `json:"voter,omitempty"` // default true
-}
-
-// Service is what the HTTP API needs from a node. package node implements
-// it; tests may implement it over a bare log.DB.
-type Service interface {
-	// Publish appends the request's events. The result holds one entry
-	// per event; Duplicate entries are the original events.
+// EventService publishes and reads events.
+type EventService interface {
+	// Publish appends the request's events, all or nothing. The result
+	// holds one entry per event; Duplicate entries are the originals.
 	Publish(ctx context.Context, req PublishRequest) ([]hlog.Appended, error)
 	// Read returns events and the next cursor, long-polling up to
 	// req.Wait when none match yet.
 	Read(ctx context.Context, req ReadRequest) ([]hlog.Event, uint64, error)
 	// Get returns one event by id.
-	Get(ctx context.Context, store, id string, c Consistency) (hlog.Event, error)
-	// Store returns a store's summary.
-	Store(ctx context.Context, name string, c Consistency) (hlog.StoreInfo, error)
-	// Stores lists stores.
-	Stores(ctx context.Context, c Consistency) ([]hlog.StoreInfo, error)
-	// SetRetention sets a store's retention policy (zero: the server
+	Get(ctx context.Context, store, id string, c api.Consistency) (hlog.Event, error)
+}
+
+// StoreService describes stores and sets their retention.
+type StoreService interface {
+	Store(ctx context.Context, name string, c api.Consistency) (hlog.StoreInfo, error)
+	Stores(ctx context.Context, c api.Consistency) ([]hlog.StoreInfo, error)
+	// SetRetention sets a store's own retention policy (zero: the server
 	// default); leader only.
 	SetRetention(ctx context.Context, store string, r hlog.Retention) error
-	// Cluster describes the cluster (the leader's view unless c is Local).
-	Cluster(ctx context.Context, c Consistency) (ClusterInfo, error)
-	// Join adds (or updates) a member; leader only.
-	Join(ctx context.Context, req JoinRequest) error
+}
+
+// SubscriptionService manages subscriptions and their delivery logs.
+// Every method that takes a store answers hlog.ErrSubscriptionNotFound
+// when the subscription belongs to another store. Writes are leader-only:
+// a follower answers ErrNotLeader and the API relays the request.
+type SubscriptionService interface {
+	// CreateSubscription applies defaults to req.Patch, validates the
+	// result and creates it.
+	CreateSubscription(ctx context.Context, req CreateSubscriptionRequest) (hlog.Subscription, error)
+	ListSubscriptions(ctx context.Context, store string, c api.Consistency) ([]hlog.Subscription, error)
+	GetSubscription(ctx context.Context, store, id string, c api.Consistency) (hlog.Subscription, error)
+	// UpdateSubscription applies a partial update (also pause/enable via
+	// Status); an invalid result is hlog.ErrInvalidSubscription.
+	UpdateSubscription(ctx context.Context, store, id string, p hlog.SubPatch) (hlog.Subscription, error)
+	DeleteSubscription(ctx context.Context, store, id string) error
+	// RotateSecret makes req.Secret (a new one when "") current; the old
+	// one keeps signing for the grace period. The result's Secrets[0] is
+	// the new secret.
+	RotateSecret(ctx context.Context, store, id string, req RotateRequest) (hlog.Subscription, error)
+	// Redeliver queues the event (any outcome) for delivery now.
+	Redeliver(ctx context.Context, store, id, eventID string) (hlog.RetryEntry, error)
+	Replay(ctx context.Context, store, id string, req ReplayRequest) (api.ReplayResult, error)
+	// TestSubscription sends a herald.test event (not stored) to the
+	// endpoint now and returns the attempt.
+	TestSubscription(ctx context.Context, store, id string) (hlog.Attempt, error)
+	Deliveries(ctx context.Context, store, id string, q DeliveriesQuery) (DeliveriesPage, error)
+	// EventDeliveries returns every kept attempt for one event.
+	EventDeliveries(ctx context.Context, store, id, eventID string, c api.Consistency) ([]hlog.Attempt, error)
+}
+
+// ClusterService describes and changes the cluster's membership.
+type ClusterService interface {
+	// Cluster describes the cluster (the leader's view unless c is
+	// local).
+	Cluster(ctx context.Context, c api.Consistency) (api.Cluster, error)
+	// Join adds (or updates, or promotes) a member; leader only.
+	Join(ctx context.Context, req api.JoinRequest) error
 	// Remove removes a member; leader only.
 	Remove(ctx context.Context, id string) error
 	// TransferLeader hands leadership to the member to (any up-to-date
@@ -127,12 +110,111 @@ type Service interface {
 	// Ready reports nil when a leader is known and this node has applied
 	// everything it knows to be committed.
 	Ready(ctx context.Context) error
+}
+
+// BackupService copies the event log.
+type BackupService interface {
 	// Backup writes a consistent copy of this node's event log (a bbolt
 	// file) to w.
 	Backup(ctx context.Context, w io.Writer) (int64, error)
+}
+
+// Leader locates the leader for relaying.
+type Leader interface {
 	// LeaderHTTPAddr returns the leader's HTTP address (host:port), or ""
 	// when unknown or when this node is the leader.
 	LeaderHTTPAddr() string
+}
 
+// Service is every role at once: what package node implements.
+type Service interface {
+	EventService
+	StoreService
 	SubscriptionService
+	ClusterService
+	BackupService
+	Leader
+}
+
+// Services are what an API serves. The routes of a nil service are not
+// registered (they answer 404), so a test can serve only the role it
+// tests; without Leader nothing is relayed.
+type Services struct {
+	Events        EventService
+	Stores        StoreService
+	Subscriptions SubscriptionService
+	Cluster       ClusterService
+	Backup        BackupService
+	Leader        Leader
+}
+
+// All serves every role from one Service.
+func All(s Service) Services {
+	return Services{Events: s, Stores: s, Subscriptions: s, Cluster: s, Backup: s, Leader: s}
+}
+
+// PublishRequest is one publish call: one or more events for one store,
+// all or nothing.
+type PublishRequest struct {
+	Store string
+	// Events have Type, Data and optionally ID, Version and (a single
+	// event) IdempotencyKey set by the client; the service fills in ID
+	// (when empty), Version (default "1") and Timestamp, and validates.
+	Events []hlog.NewEvent
+	// Forwarded is set when another node sent this request on
+	// (Herald-Forwarded): the service must not pass it on again.
+	Forwarded bool
+}
+
+// ReadRequest selects events of a store.
+type ReadRequest struct {
+	Store       string
+	Options     hlog.ReadOptions
+	Wait        time.Duration // long-poll up to this long when nothing matches
+	Consistency api.Consistency
+}
+
+// CreateSubscriptionRequest creates a subscription on Store from the
+// fields the client set (Patch); the service applies the defaults,
+// validates, and assigns the id, the times and, when Secret is "", a new
+// secret.
+type CreateSubscriptionRequest struct {
+	Store  string
+	Patch  hlog.SubPatch
+	Secret string
+	// FromSeq starts delivery at this seq (replaying the log from there);
+	// nil starts at the store's current end.
+	FromSeq *uint64
+}
+
+// RotateRequest rotates a subscription's secret.
+type RotateRequest struct {
+	Secret string // "" generates one
+	// Grace is how long the old secret keeps signing; nil is the default.
+	Grace *time.Duration
+}
+
+// ReplayRequest re-sends events of a store to a subscription.
+type ReplayRequest struct {
+	FromSeq uint64    // first seq to re-send (0 when Since is used)
+	Since   time.Time // or: from the first event with a timestamp >= Since
+	// OnlyDead re-sends only deliveries that died.
+	OnlyDead bool
+}
+
+// DeliveriesQuery selects from a subscription's delivery log.
+type DeliveriesQuery struct {
+	Status      api.DeliveryStatus // "" for every attempt
+	After       uint64             // attempt id; a seq for dead and pending
+	Limit       int                // 1-1000
+	Consistency api.Consistency
+}
+
+// DeliveriesPage is one page of the delivery log. Attempts is set for
+// every status but pending, which fills Pending.
+type DeliveriesPage struct {
+	Attempts []hlog.Attempt
+	Pending  []hlog.RetryEntry
+	// Next is the After of the next page; 0 when this is the last.
+	Next uint64
 }

@@ -6,29 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	hlog "github.com/herald-io/herald/log"
 )
 
-type subJSON struct {
-	ID            string            `json:"id"`
-	Store         string            `json:"store"`
-	URL           string            `json:"url"`
-	Types         []string          `json:"types"`
-	Description   string            `json:"description"`
-	Enabled       bool              `json:"enabled"`
-	Ordered       bool              `json:"ordered"`
-	MaxInFlight   int               `json:"max_in_flight"`
-	RateLimit     float64           `json:"rate_limit"`
-	Timeout       string            `json:"timeout"`
-	RetrySchedule []string          `json:"retry_schedule"`
-	Headers       map[string]string `json:"headers"`
-	DisableAfter  string            `json:"disable_after"`
-	CreatedAt     string            `json:"created_at"`
-	UpdatedAt     string            `json:"updated_at"`
-	Status        string            `json:"status"`
-	Cursor        uint64            `json:"cursor"`
-	Secret        string            `json:"secret"`
-}
+// subJSON is a subscription as the API answers it.
+type subJSON = api.Subscription
 
 func decodeSub(t *testing.T, r resp) subJSON {
 	t.Helper()
@@ -167,6 +150,9 @@ func TestSubscriptionBadInput(t *testing.T) {
 		{"replay neither", "POST", "/" + id + "/replay", `{}`, 400, "invalid_replay"},
 		{"replay only x", "POST", "/" + id + "/replay", `{"from_seq":1,"only":"failed"}`, 400, "invalid_replay"},
 		{"replay bad since", "POST", "/" + id + "/replay", `{"since":"yesterday"}`, 400, "invalid_replay"},
+		{"replay unknown field", "POST", "/" + id + "/replay", `{"from_seq":1,"to_seq":9}`, 400, "invalid_replay"},
+		{"replay wrong type", "POST", "/" + id + "/replay", `{"from_seq":"1"}`, 400, "invalid_replay"},
+		{"list on a bad store", "GET", "/v1/stores/BAD!/subscriptions", ``, 400, "invalid_store"},
 		{"deliveries bad status", "GET", "/" + id + "/deliveries?status=weird", ``, 400, "invalid_parameter"},
 		{"deliveries bad limit", "GET", "/" + id + "/deliveries?limit=5000", ``, 400, "invalid_parameter"},
 		{"deliveries bad after", "GET", "/" + id + "/deliveries?after=-1", ``, 400, "invalid_parameter"},
@@ -320,9 +306,10 @@ func TestStoreRetentionAPI(t *testing.T) {
 	if got, _ := f.db.RetentionOf("shop"); got.MaxAge != 720*time.Hour || got.MaxEvents != 1000 {
 		t.Fatalf("stored policy %+v", got)
 	}
-	for _, body := range []string{`{}`, `{"retention":{"max_age":"30s"}}`, `{"retention":{"max_age":"soon"}}`, `{"retention":{"max_events":0}}`, `{"retention":{"keep":1}}`} {
-		if r := do(t, srv, "PUT", "/v1/stores/shop", body); r.status != 400 {
-			t.Errorf("%s: %d %s", body, r.status, r.body)
+	for _, body := range []string{`{}`, `{"retention":{"max_age":"30s"}}`, `{"retention":{"max_age":"soon"}}`, `{"retention":{"keep":1}}`,
+		`{"retention":{},"colour":"red"}`, `{"retention":{"max_events":"many"}}`} {
+		if r := do(t, srv, "PUT", "/v1/stores/shop", body); r.status != 400 || errCode(t, r.body) != "invalid_retention" {
+			t.Errorf("%s: %d %s, want 400 invalid_retention", body, r.status, r.body)
 		}
 	}
 	if got, _ := f.db.RetentionOf("shop"); got.MaxEvents != 1000 {

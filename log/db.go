@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -76,13 +77,13 @@ func (d *DB) openBolt() (*bolt.DB, error) {
 		return nil, err
 	}
 	db, err := bolt.Open(d.path, 0o600, &bolt.Options{
-		Timeout:         5 * time.Second,
+		Timeout:         lockTimeout,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: d.opts.InitialMmapSize,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("log: open %s: %w", d.path, err)
+		return nil, openError(d.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs} {
@@ -97,6 +98,22 @@ func (d *DB) openBolt() (*bolt.DB, error) {
 		return nil, fmt.Errorf("log: init %s: %w", d.path, err)
 	}
 	return db, nil
+}
+
+// lockTimeout is how long opening the log waits for bbolt's file lock
+// (flock): long enough for a process that is just exiting to let go, short
+// enough that a second node on the same data directory fails at once.
+const lockTimeout = 500 * time.Millisecond
+
+// openError words a failed bolt.Open of path. bbolt reports a lock it
+// could not get within its Timeout as a bare "timeout"; that becomes
+// ErrLocked, naming the directory and the file.
+func openError(path string, err error) error {
+	if errors.Is(err, berrors.ErrTimeout) {
+		return fmt.Errorf("log: %w: %s (%s is locked; stop the other process or use another data directory)",
+			ErrLocked, filepath.Dir(path), filepath.Base(path))
+	}
+	return fmt.Errorf("log: open %s: %w", path, err)
 }
 
 // checkLength refuses a bbolt file shorter than its newest meta page says
@@ -351,9 +368,9 @@ func PrepareRestore(path string) error {
 	if err := checkFile(path); err != nil {
 		return err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
-		return err
+		return openError(path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs} {
@@ -375,9 +392,9 @@ func PrepareRestore(path string) error {
 
 // checkFile opens a bbolt file read-only and runs its consistency check.
 func checkFile(path string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
 	if err != nil {
-		return err
+		return openError(path, err)
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {

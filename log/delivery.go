@@ -102,17 +102,57 @@ func (t *Tx) apiChange(s *Subscription, now int64) error {
 }
 
 // PatchSubscription merges p into subscription id and returns the result.
-// An invalid result changes nothing.
+// An invalid result changes nothing. Enabling a paused or disabled
+// subscription makes every delivery waiting in its retry set due at now
+// (the command's time): entries due later are moved to now, earlier ones
+// keep their time.
 func (t *Tx) PatchSubscription(id string, p SubPatch, now int64) (Subscription, error) {
 	s, err := t.getSub(id)
 	if err != nil {
 		return s, err
 	}
+	was := s.Status
 	p.Apply(&s)
 	if err := s.Validate(); err != nil {
 		return Subscription{}, err
 	}
+	if was != SubActive && s.Status == SubActive {
+		if err := t.retriesDueAt(id, now); err != nil {
+			return Subscription{}, err
+		}
+	}
 	return s, t.apiChange(&s, now)
+}
+
+// retriesDueAt moves every entry of a subscription's retry set that is due
+// after now to now.
+func (t *Tx) retriesDueAt(id string, now int64) error {
+	rb := t.deliveryBucket(id).Bucket(subRetry)
+	type due struct {
+		key []byte
+		val []byte
+	}
+	var moved []due
+	err := rb.ForEach(func(k, v []byte) error {
+		e, err := decodeRetry(binary.BigEndian.Uint64(k), v)
+		if err != nil {
+			return err
+		}
+		if e.NextAt > now {
+			e.NextAt = now
+			moved = append(moved, due{append([]byte(nil), k...), encodeRetry(&e)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range moved { // not during ForEach: bbolt forbids changing a bucket it iterates
+		if err := rb.Put(m.key, m.val); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RotateSecret makes key the subscription's current secret. The previous

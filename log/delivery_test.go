@@ -70,31 +70,40 @@ func TestSubscriptionCursorStartsAtStoreEndOrFromSeq(t *testing.T) {
 }
 
 func TestSubscriptionValidation(t *testing.T) {
-	cases := map[string]func(*Subscription){
-		"ftp url":           func(s *Subscription) { s.URL = "ftp://example.com/x" },
-		"no host":           func(s *Subscription) { s.URL = "https:///x" },
-		"credentials":       func(s *Subscription) { s.URL = "https://u:p@example.com/" },
-		"bad pattern":       func(s *Subscription) { s.Types = []string{"order..created"} },
-		"in flight 0":       func(s *Subscription) { s.MaxInFlight = 0 },
-		"in flight 257":     func(s *Subscription) { s.MaxInFlight = 257 },
-		"ordered with 4":    func(s *Subscription) { s.Ordered, s.MaxInFlight = true, 4 },
-		"timeout 61s":       func(s *Subscription) { s.Timeout = 61 * time.Second },
-		"delay 50ms":        func(s *Subscription) { s.RetrySchedule = []time.Duration{50 * time.Millisecond} },
-		"33 delays":         func(s *Subscription) { s.RetrySchedule = make([]time.Duration, 33) },
-		"reserved header":   func(s *Subscription) { s.Headers = map[string]string{"webhook-id": "x"} },
-		"content-type":      func(s *Subscription) { s.Headers = map[string]string{"Content-Type": "text/plain"} },
-		"header CRLF":       func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\r\nb: c"} },
-		"bad secret":        func(s *Subscription) { s.Secrets = []Secret{{Key: "whsec_short"}} },
-		"no secret":         func(s *Subscription) { s.Secrets = nil },
-		"negative rate":     func(s *Subscription) { s.RateLimit = -1 },
-		"disable_after 0.5": func(s *Subscription) { s.DisableAfter = 500 * time.Millisecond },
-		"long description":  func(s *Subscription) { s.Description = strings.Repeat("x", MaxDescriptionLen+1) },
+	// Each case breaks one rule; the error must say which.
+	oneSecond := make([]time.Duration, MaxRetrySchedule+1)
+	for i := range oneSecond {
+		oneSecond[i] = time.Second // valid delays: only the count is wrong
 	}
-	for name, mutate := range cases {
+	cases := map[string]struct {
+		mutate func(*Subscription)
+		says   string
+	}{
+		"ftp url":           {func(s *Subscription) { s.URL = "ftp://example.com/x" }, "http or https"},
+		"no host":           {func(s *Subscription) { s.URL = "https:///x" }, "must have a host"},
+		"credentials":       {func(s *Subscription) { s.URL = "https://u:p@example.com/" }, "credentials"},
+		"bad pattern":       {func(s *Subscription) { s.Types = []string{"order..created"} }, "types"},
+		"in flight 0":       {func(s *Subscription) { s.MaxInFlight = 0 }, "max_in_flight must be 1-"},
+		"in flight 257":     {func(s *Subscription) { s.MaxInFlight = 257 }, "max_in_flight must be 1-"},
+		"ordered with 4":    {func(s *Subscription) { s.Ordered, s.MaxInFlight = true, 4 }, "ordered"},
+		"timeout 61s":       {func(s *Subscription) { s.Timeout = 61 * time.Second }, "timeout must be"},
+		"delay 50ms":        {func(s *Subscription) { s.RetrySchedule = []time.Duration{50 * time.Millisecond} }, "every delay"},
+		"33 delays":         {func(s *Subscription) { s.RetrySchedule = oneSecond }, "at most 32 delays"},
+		"reserved header":   {func(s *Subscription) { s.Headers = map[string]string{"webhook-id": "x"} }, "set by Herald"},
+		"content-type":      {func(s *Subscription) { s.Headers = map[string]string{"Content-Type": "text/plain"} }, "set by Herald"},
+		"header CRLF":       {func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\r\nb: c"} }, "CR, LF"},
+		"bad secret":        {func(s *Subscription) { s.Secrets = []Secret{{Key: "whsec_short"}} }, "base64 of 24-64 bytes"},
+		"no secret":         {func(s *Subscription) { s.Secrets = nil }, "secrets"},
+		"negative rate":     {func(s *Subscription) { s.RateLimit = -1 }, "rate_limit"},
+		"disable_after 0.5": {func(s *Subscription) { s.DisableAfter = 500 * time.Millisecond }, "disable_after"},
+		"long description":  {func(s *Subscription) { s.Description = strings.Repeat("x", MaxDescriptionLen+1) }, "description"},
+	}
+	for name, tc := range cases {
 		s := newSub("sub_x", "shop")
-		mutate(&s)
-		if err := s.Validate(); err == nil {
-			t.Errorf("%s: accepted", name)
+		tc.mutate(&s)
+		err := s.Validate()
+		if !errors.Is(err, ErrInvalidSubscription) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: %v, want ErrInvalidSubscription saying %q", name, err, tc.says)
 		}
 	}
 	s := newSub("sub_ok", "shop")

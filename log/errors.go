@@ -23,6 +23,10 @@ var (
 	ErrInvalidPattern = errors.New("invalid type pattern")
 	// ErrCorrupt means a record on disk could not be decoded.
 	ErrCorrupt = errors.New("log: corrupt record")
+	// ErrLocked means the event log's file is held by another process:
+	// another herald node (or offline command) runs on the same data
+	// directory. Open gives up after half a second instead of waiting.
+	ErrLocked = errors.New("data directory in use by another herald process")
 )
 
 // Subscription errors.

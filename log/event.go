@@ -4,11 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/internal/wire"
 )
 
@@ -21,19 +21,10 @@ const (
 	MaxKeyLen     = 255
 )
 
-// Event is one stored event. Data holds the client's JSON value byte for
-// byte; use AppendJSON (not encoding/json, which compacts raw values) to
-// write an event out unchanged.
-type Event struct {
-	ID        string          `json:"id"`
-	Store     string          `json:"store"`
-	Seq       uint64          `json:"seq"`
-	Type      string          `json:"type"`
-	Timestamp time.Time       `json:"timestamp"`
-	Version   string          `json:"version"`
-	Data      json.RawMessage `json:"data"`
-	Hash      string          `json:"hash"`
-}
+// Event is one stored event: the wire type itself, so the log's records
+// go out as they are. Data holds the client's JSON value byte for byte;
+// write an event with its AppendJSON (encoding/json would compact Data).
+type Event = api.Event
 
 // NewEvent is an event to append, fully decided before it reaches the FSM:
 // the id and timestamp are assigned by the node that accepted it.
@@ -48,80 +39,9 @@ type NewEvent struct {
 	IdempotencyKey string
 }
 
-// AppendJSON appends the event's JSON object to b, with Data written as
-// stored.
-func (e *Event) AppendJSON(b []byte) []byte { return e.appendJSON(b, true) }
-
-// AppendEnvelope appends the webhook envelope of the event to b: the JSON
-// object without the hash, Data as stored.
-func (e *Event) AppendEnvelope(b []byte) []byte { return e.appendJSON(b, false) }
-
-func (e *Event) appendJSON(b []byte, hash bool) []byte {
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, e.ID)
-	b = append(b, `,"store":`...)
-	b = appendJSONString(b, e.Store)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, e.Seq, 10)
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.Type)
-	b = append(b, `,"timestamp":"`...)
-	b = e.Timestamp.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","version":`...)
-	b = appendJSONString(b, e.Version)
-	b = append(b, `,"data":`...)
-	if len(e.Data) == 0 {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, e.Data...)
-	}
-	if !hash {
-		return append(b, '}')
-	}
-	b = append(b, `,"hash":"`...)
-	b = append(b, e.Hash...)
-	return append(b, `"}`...)
-}
-
-// appendJSONString appends s as a JSON string. Validated fields are ASCII
-// without quotes or control characters, but ids and versions may hold
-// anything printable, so escape properly.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, `\u00`...)
-				b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}
+// ErrReservedStore means a client tried to publish to HeraldStore, which
+// only Herald writes.
+var ErrReservedStore = errors.New("reserved store")
 
 // ValidateStoreName reports whether name is a valid store name:
 // [a-z0-9][a-z0-9._-]{0,63}, or HeraldStore (which only Herald writes).

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -316,21 +317,31 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAppend(t, d, "s", ev("e1", "t", `1`), ev("e2", "t", `2`))
-	before, _ := d.Store("s")
-	d.Close()
+	before, err := d.Store("s")
+	if err != nil || before.LastSeq != 2 {
+		t.Fatalf("before close: %+v %v", before, err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := d.Store("s"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("closed DB read: %v", err)
+	}
+	if err := d.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second close: %v, want ErrClosed", err)
 	}
 	d2, err := Open(path, Options{InitialMmapSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d2.Close()
-	after, _ := d2.Store("s")
-	if before != after {
-		t.Fatalf("after reopen %+v, before %+v", after, before)
+	after, err := d2.Store("s")
+	if err != nil || before != after {
+		t.Fatalf("after reopen %+v (%v), before %+v", after, err, before)
 	}
 	if err := d2.VerifyChain("s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -346,17 +357,20 @@ func TestSnapshotAndReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Writes after the snapshot began are not in it.
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		mustAppend(t, src, "s", ev("e3", "t", `3`))
+		done <- src.Update(func(tx *Tx) error { _, err := tx.Append("s", []NewEvent{ev("e3", "t", `3`)}); return err })
 	}()
 	var buf bytes.Buffer
 	if _, err := snap.WriteTo(&buf); err != nil {
 		t.Fatal(err)
 	}
-	snap.Close()
-	<-done
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("append during the snapshot: %v", err)
+	}
 
 	dst := mustOpen(t)
 	mustAppend(t, dst, "junk", ev("j", "t", `0`))
@@ -409,11 +423,21 @@ func TestChangedFiresOnAppend(t *testing.T) {
 func TestConcurrentReadersDuringAppends(t *testing.T) {
 	d := mustOpen(t)
 	var wg sync.WaitGroup
+	var failed atomic.Bool // the writer gave up: readers must not wait for 200
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for i := 0; i < 200; i++ {
-			mustAppend(t, d, "s", ev(fmt.Sprintf("e%d", i), "t", `1`))
+			// Not mustAppend: t.Fatal must not be called off the test's
+			// goroutine.
+			if err := d.Update(func(tx *Tx) error {
+				_, err := tx.Append("s", []NewEvent{ev(fmt.Sprintf("e%d", i), "t", `1`)})
+				return err
+			}); err != nil {
+				t.Errorf("append %d: %v", i, err)
+				failed.Store(true)
+				return
+			}
 		}
 	}()
 	for r := 0; r < 4; r++ {
@@ -421,7 +445,7 @@ func TestConcurrentReadersDuringAppends(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var after uint64
-			for after < 200 {
+			for after < 200 && !failed.Load() {
 				evs, next, err := d.Read("s", ReadOptions{After: after, Limit: 50})
 				if err != nil {
 					t.Error(err)
@@ -455,7 +479,9 @@ func TestNodes(t *testing.T) {
 	if len(ns) != 2 || ns[0].ID != "a" || ns[1].HTTPAddr != "h2" {
 		t.Fatalf("nodes = %+v", ns)
 	}
-	d.Update(func(tx *Tx) error { return tx.DeleteNode("a") })
+	if err := d.Update(func(tx *Tx) error { return tx.DeleteNode("a") }); err != nil {
+		t.Fatal(err)
+	}
 	ns, _ = d.Nodes()
 	if len(ns) != 1 || ns[0].ID != "b" {
 		t.Fatalf("after delete = %+v", ns)

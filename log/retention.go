@@ -2,6 +2,7 @@ package log
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,10 @@ import (
 
 // bucketRetention holds per-store retention policies: store -> JSON.
 var bucketRetention = []byte("retention")
+
+// ErrInvalidRetention means a retention policy is out of range; nothing
+// was changed.
+var ErrInvalidRetention = errors.New("invalid retention policy")
 
 // Retention bounds how much of a store is kept. Zero fields are no limit.
 type Retention struct {
@@ -25,7 +30,7 @@ func (r Retention) IsZero() bool { return r.MaxAge == 0 && r.MaxEvents == 0 }
 // Validate checks a policy: max_age at least a minute, if set.
 func (r Retention) Validate() error {
 	if r.MaxAge < 0 || (r.MaxAge > 0 && r.MaxAge < time.Minute) {
-		return fmt.Errorf("%w: retention max_age must be at least 1m", ErrInvalidStore)
+		return fmt.Errorf("%w: max_age must be at least 1m", ErrInvalidRetention)
 	}
 	return nil
 }
@@ -229,9 +234,9 @@ func CompactFile(path string) (before, after int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	src, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	src, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
 	if err != nil {
-		return 0, 0, fmt.Errorf("log: open %s (is a node still running on it?): %w", path, err)
+		return 0, 0, openError(path, err) // ErrLocked while a node runs on it
 	}
 	defer src.Close()
 	tmp := path + ".compact"

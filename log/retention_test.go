@@ -20,7 +20,9 @@ func TestTruncatedFileRefused(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		mustAppend(t, d, "shop", ev(fmt.Sprintf("e%d", i), "t", `"`+strings.Repeat("x", 2000)+`"`))
 	}
-	d.Close()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
 	// 100 KB of events: cut the file at 48 KB, inside the data.
 	if err := os.Truncate(path, 48<<10); err != nil {
 		t.Fatal(err)

@@ -72,6 +72,12 @@ type Secret struct {
 // its delivery state. The configuration fields are changed only by API
 // commands (each bumps Gen); the delivery-state fields only by the
 // dispatcher's result batches.
+//
+// Its JSON form is a storage and replication format, not just an API
+// detail: the log stores subscriptions as JSON (encodeSub), and raftstore's
+// create-subscription command carries json.Marshal(Subscription). A
+// renamed or removed tag makes a node misread entries and files written
+// before; raftstore's golden test pins the tags (see raftstore/DESIGN.md).
 type Subscription struct {
 	ID            string            `json:"id"`
 	Store         string            `json:"store"`
@@ -286,7 +292,9 @@ func (s *Subscription) ActiveSecrets(now int64) []string {
 	return out
 }
 
-// SubPatch is a partial update; nil fields are left alone.
+// SubPatch is a partial update; nil fields are left alone. Like
+// Subscription's, its JSON tags are part of the replicated format (raftstore's
+// patch-subscription command carries it as JSON).
 type SubPatch struct {
 	URL           *string            `json:"url,omitempty"`
 	Types         *[]string          `json:"types,omitempty"`

@@ -1,14 +1,14 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"net"
+	"strconv"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/raftstore"
@@ -20,44 +20,44 @@ const membershipTimeout = 10 * time.Second
 // followers answer, so unless c is Local a follower that knows the leader
 // returns ErrNotLeader (the API forwards the request there); with no
 // leader known it answers with its own view.
-func (n *Node) Cluster(ctx context.Context, c httpapi.Consistency) (httpapi.ClusterInfo, error) {
-	if id, _ := n.raft.Leader(); c != httpapi.Local && id != "" && id != n.cfg.ID {
-		return httpapi.ClusterInfo{}, apiError(raftstore.ErrNotLeader)
+func (n *Node) Cluster(ctx context.Context, c api.Consistency) (api.Cluster, error) {
+	if id, _ := n.raft.Leader(); c != api.ConsistencyLocal && id != "" && id != n.cfg.ID {
+		return api.Cluster{}, apiError(raftstore.ErrNotLeader)
 	}
 	servers, err := n.raft.Servers()
 	if err != nil {
-		return httpapi.ClusterInfo{}, apiError(err)
+		return api.Cluster{}, apiError(err)
 	}
 	metas, err := n.db.Nodes()
 	if err != nil {
-		return httpapi.ClusterInfo{}, err
+		return api.Cluster{}, err
 	}
 	httpOf := map[string]string{}
 	for _, m := range metas {
 		httpOf[m.ID] = m.HTTPAddr
 	}
 	leaderID, _ := n.raft.Leader()
-	info := httpapi.ClusterInfo{
-		ID:           n.cfg.ID,
-		Leader:       leaderID,
-		LeaderHTTP:   httpOf[leaderID],
-		Nodes:        []httpapi.NodeInfo{},
-		CommitIndex:  n.raft.CommitIndex(),
-		AppliedIndex: n.raft.AppliedIndex(),
+	info := api.Cluster{
+		ID:             n.cfg.ID,
+		Leader:         leaderID,
+		LeaderHTTPAddr: httpOf[leaderID],
+		Nodes:          []api.Node{},
+		CommitIndex:    n.raft.CommitIndex(),
+		AppliedIndex:   n.raft.AppliedIndex(),
 	}
 	for _, s := range servers {
-		state := "unknown" // a follower cannot tell how its peers are
+		state := api.StateUnknown // a follower cannot tell how its peers are
 		switch {
 		case s.ID == n.cfg.ID:
 			state = n.raft.State()
 		case s.ID == leaderID:
-			state = "leader"
+			state = api.StateLeader
 		case leaderID == n.cfg.ID && n.raft.Unreachable(s.ID):
-			state = "unreachable"
+			state = api.StateUnreachable
 		case leaderID == n.cfg.ID:
-			state = "follower"
+			state = api.StateFollower
 		}
-		info.Nodes = append(info.Nodes, httpapi.NodeInfo{
+		info.Nodes = append(info.Nodes, api.Node{
 			ID: s.ID, RaftAddr: s.Addr, HTTPAddr: httpOf[s.ID], State: state, Suffrage: s.Suffrage,
 		})
 	}
@@ -67,14 +67,24 @@ func (n *Node) Cluster(ctx context.Context, c httpapi.Consistency) (httpapi.Clus
 // Join adds a voter or, with Voter false, a non-voter (or updates its
 // address or promotes it) and records its HTTP address.
 // Leader only; followers' APIs forward it.
-func (n *Node) Join(ctx context.Context, req httpapi.JoinRequest) error {
+func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
-		return fmt.Errorf("%w: id, raft_addr and http_addr are required", httpapi.ErrBadRequest)
+		return fmt.Errorf("%w: id, raft_addr and http_addr are required", httpapi.ErrInvalidMember)
+	}
+	for _, a := range []struct{ name, addr string }{{"raft_addr", req.RaftAddr}, {"http_addr", req.HTTPAddr}} {
+		if err := checkHostPort(a.addr); err != nil {
+			return fmt.Errorf("%w: %s %q: %v", httpapi.ErrInvalidMember, a.name, a.addr, err)
+		}
 	}
 	if !n.raft.IsLeader() {
 		return apiError(raftstore.ErrNotLeader)
 	}
 	voter := req.Voter == nil || *req.Voter
+	if !voter && req.ID == n.cfg.ID {
+		// A permanent refusal, not a leadership problem: a client must
+		// not retry it.
+		return fmt.Errorf("%w: %s is the leader and cannot become a non-voter; transfer leadership first", httpapi.ErrConflict, req.ID)
+	}
 	add := n.raft.AddVoter
 	if !voter {
 		add = n.raft.AddNonvoter
@@ -84,6 +94,18 @@ func (n *Node) Join(ctx context.Context, req httpapi.JoinRequest) error {
 	}
 	n.log.Info("member joined", "id", req.ID, "raft", req.RaftAddr, "http", req.HTTPAddr, "voter", voter)
 	return apiError(n.raft.SetNode(hlog.NodeMeta{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}))
+}
+
+// checkHostPort accepts host:port with a host and a port 1-65535.
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" {
+		return errors.New("want host:port with a port 1-65535")
+	}
+	return nil
 }
 
 // LeaderHTTPAddr returns the leader's HTTP address, "" when unknown or
@@ -156,24 +178,15 @@ func (n *Node) register() error {
 }
 
 func (n *Node) postJoin(addr string, m hlog.NodeMeta) error {
+	c, err := n.client.On(n.nodeURL(addr))
+	if err != nil {
+		return err
+	}
 	voter := !n.cfg.NonVoter
-	body, _ := json.Marshal(httpapi.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: &voter})
-	url := n.nodeURL(addr) + "/v1/cluster/nodes"
 	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("join via %s: %s: %s", addr, resp.Status, bytes.TrimSpace(msg))
+	if _, err := c.Join(ctx, api.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: &voter}); err != nil {
+		return fmt.Errorf("join via %s: %w", addr, err)
 	}
 	n.log.Info("registered with cluster", "via", addr)
 	return nil
@@ -185,7 +198,7 @@ func (n *Node) postJoin(addr string, m hlog.NodeMeta) error {
 // have avoided.
 func (n *Node) Remove(ctx context.Context, id string) error {
 	if id == "" {
-		return fmt.Errorf("%w: id is required", httpapi.ErrBadRequest)
+		return fmt.Errorf("%w: id is required", httpapi.ErrInvalidMember)
 	}
 	if !n.raft.IsLeader() {
 		return apiError(raftstore.ErrNotLeader)

@@ -40,8 +40,8 @@ func benchDeliverOn(b *testing.B, leader *testNode, subs, inFlight int) {
 	defer srv.Close()
 	var ids []string
 	for i := 0; i < subs; i++ {
-		s, err := leader.CreateSubscription(ctx, httpapi.CreateSubscriptionRequest{Sub: hlog.Subscription{
-			Store: "bench", URL: srv.URL, MaxInFlight: inFlight, Status: hlog.SubPaused}})
+		s, err := leader.CreateSubscription(ctx, subRequest("bench", hlog.SubPatch{
+			URL: &srv.URL, MaxInFlight: &inFlight, Status: ptr(hlog.SubPaused)}))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,18 +2,17 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
 )
@@ -46,6 +45,13 @@ func newCountingReceiver(t testing.TB) *countingReceiver {
 	return r
 }
 
+// count is how often the event arrived (deliveries may still come in).
+func (r *countingReceiver) count(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counts[id]
+}
+
 func (r *countingReceiver) distinct() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -59,7 +65,7 @@ func TestDeliverySingleNode(t *testing.T) {
 	waitFor(t, 10*time.Second, "leader", n.IsLeader)
 	recv := newCountingReceiver(t)
 	ctx := context.Background()
-	sub, err := n.CreateSubscription(ctx, httpapi.CreateSubscriptionRequest{Sub: hlog.Subscription{Store: "shop", URL: recv.srv.URL}})
+	sub, err := n.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{URL: &recv.srv.URL}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +100,11 @@ func TestDeliveryFailover(t *testing.T) {
 	leader := leaderOf(t, nodes)
 	ctx := context.Background()
 	unordered, ordered := newCountingReceiver(t), newCountingReceiver(t)
-	subU, err := leader.CreateSubscription(ctx, httpapi.CreateSubscriptionRequest{Sub: hlog.Subscription{Store: "shop", URL: unordered.srv.URL}})
+	subU, err := leader.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{URL: &unordered.srv.URL}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = leader.CreateSubscription(ctx, httpapi.CreateSubscriptionRequest{Sub: hlog.Subscription{Store: "shop", URL: ordered.srv.URL, Ordered: true}})
+	_, err = leader.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{URL: &ordered.srv.URL, Ordered: ptr(true)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +178,8 @@ func TestDeliveryFailover(t *testing.T) {
 		return unordered.distinct() >= total && ordered.distinct() >= total
 	})
 	for _, id := range acked {
-		if unordered.counts[id] == 0 || ordered.counts[id] == 0 {
-			t.Fatalf("acked event %s not delivered (unordered %d, ordered %d)", id, unordered.counts[id], ordered.counts[id])
+		if u, o := unordered.count(id), ordered.count(id); u == 0 || o == 0 {
+			t.Fatalf("acked event %s not delivered (unordered %d, ordered %d)", id, u, o)
 		}
 	}
 	dups := func(r *countingReceiver) int {
@@ -225,57 +231,33 @@ func TestSubscriptionAPIOverHTTP(t *testing.T) {
 		}
 	}
 	recv := newCountingReceiver(t)
-	call := func(method, path, body string, out any) int {
-		t.Helper()
-		req, _ := http.NewRequest(method, follower.url(path), strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := httpc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if out != nil {
-			if err := json.Unmarshal(b, out); err != nil {
-				t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-			}
-		}
-		return resp.StatusCode
+	c := clientOf(t, follower)
+	ctx := context.Background()
+	sub, err := c.CreateSubscription(ctx, "shop", api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{
+		URL: &recv.srv.URL, Types: &[]string{"order.*"}}})
+	if err != nil || sub.Secret == "" {
+		t.Fatalf("create through a follower: %+v %v", sub, err)
 	}
-	var sub struct {
-		ID     string `json:"id"`
-		Secret string `json:"secret"`
-		Cursor uint64 `json:"cursor"`
-	}
-	if st := call("POST", "/v1/stores/shop/subscriptions", `{"url":"`+recv.srv.URL+`","types":["order.*"]}`, &sub); st != 201 || sub.Secret == "" {
-		t.Fatalf("create through a follower: %d %+v", st, sub)
-	}
-	var test struct {
-		Status         string            `json:"status"`
-		ResponseStatus int               `json:"response_status"`
-		RequestHeaders map[string]string `json:"request_headers"`
-	}
-	if st := call("POST", "/v1/stores/shop/subscriptions/"+sub.ID+"/test", "", &test); st != 200 || test.Status != "succeeded" || test.ResponseStatus != 204 {
-		t.Fatalf("test event: %d %+v", st, test)
+	test, err := c.TestSubscription(ctx, "shop", sub.ID)
+	if err != nil || test.Status != api.DeliverySucceeded || test.ResponseStatus != 204 {
+		t.Fatalf("test event: %+v %v", test, err)
 	}
 	if test.RequestHeaders["webhook-signature"] != "(elided)" || test.RequestHeaders["herald-subscription"] != sub.ID {
 		t.Fatalf("test request headers: %v", test.RequestHeaders)
 	}
 	for i := 0; i < 5; i++ {
-		publish(t, follower.HTTPAddr(), "shop", `{"type":"order.created","data":{"i":`+fmt.Sprint(i)+`}}`)
+		if code, b := publish(t, follower.HTTPAddr(), "shop", `{"type":"order.created","data":{"i":`+fmt.Sprint(i)+`}}`); code != 201 {
+			t.Fatalf("publish: %d %s", code, b)
+		}
 	}
-	publish(t, follower.HTTPAddr(), "shop", `{"type":"product.saved","data":{}}`)
+	if code, b := publish(t, follower.HTTPAddr(), "shop", `{"type":"product.saved","data":{}}`); code != 201 {
+		t.Fatalf("publish: %d %s", code, b)
+	}
 	waitFor(t, 10*time.Second, "5 deliveries plus the test", func() bool { return recv.distinct() == 6 })
-	var page struct {
-		Deliveries []struct {
-			EventID        string            `json:"event_id"`
-			Status         string            `json:"status"`
-			RequestHeaders map[string]string `json:"request_headers"`
-		} `json:"deliveries"`
-	}
+	var page *api.DeliveryPage
 	waitFor(t, 10*time.Second, "delivery log on the leader", func() bool {
-		call("GET", "/v1/stores/shop/subscriptions/"+sub.ID+"/deliveries?status=succeeded", "", &page)
-		return len(page.Deliveries) == 5
+		page, err = c.Deliveries(ctx, "shop", sub.ID, api.DeliveryQuery{Status: api.DeliverySucceeded})
+		return err == nil && len(page.Deliveries) == 5
 	})
 	if h := page.Deliveries[0].RequestHeaders; h["webhook-id"] != page.Deliveries[0].EventID || h["user-agent"] == "" || h["herald-store"] != "shop" {
 		t.Fatalf("recorded request headers: %v", h)
@@ -290,7 +272,7 @@ func TestSubscriptionAPIOverHTTP(t *testing.T) {
 		}
 		return true
 	})
-	if st := call("DELETE", "/v1/stores/shop/subscriptions/"+sub.ID, "", nil); st != 204 {
-		t.Fatalf("delete: %d", st)
+	if err := c.DeleteSubscription(ctx, "shop", sub.ID); err != nil {
+		t.Fatalf("delete: %v", err)
 	}
 }

@@ -15,6 +15,9 @@
 //     self-registration of each node's HTTP address, and offline recovery
 //     from a lost quorum (Recover).
 //
+// Calls to other nodes (joins, publishes sent on to the leader) go
+// through package api's Client, like every other client of the API.
+//
 // A test starts a whole node with one call: New(cfg) then Open(); or a
 // loopback cluster with StartLocalCluster.
 package node

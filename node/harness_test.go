@@ -3,25 +3,26 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/herald-io/herald/httpapi"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/testutil"
 )
 
-// testLogger is quiet unless HERALD_TEST_LOG=1.
-func testLogger() *slog.Logger {
-	if os.Getenv("HERALD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLogger is quiet unless HERALD_TEST_LOG=1; waitFor polls with a
+// deadline. Both are the shared helpers of internal/testutil, under the
+// names this package's tests use.
+var (
+	testLogger = testutil.Quiet
+	waitFor    = testutil.WaitFor
+)
 
 // testNode is a node the test can stop and start again on the same data
 // dir and addresses.
@@ -58,7 +59,7 @@ func mustStart(t testing.TB, cfg Config) *testNode {
 	cfg.HTTPAddr = n.HTTPAddr()
 	cfg.RaftAddr = n.RaftAddr()
 	tn := &testNode{t: t, cfg: cfg, Node: n}
-	t.Cleanup(func() { tn.Node.Close() })
+	t.Cleanup(func() { closeNode(t, n) })
 	return tn
 }
 
@@ -67,7 +68,7 @@ func mustStart(t testing.TB, cfg Config) *testNode {
 func (tn *testNode) stop() {
 	tn.t.Helper()
 	if err := tn.Node.Close(); err != nil {
-		tn.t.Logf("close %s: %v", tn.cfg.ID, err)
+		tn.t.Errorf("close %s: %v", tn.cfg.ID, err)
 	}
 }
 
@@ -84,10 +85,16 @@ func (tn *testNode) restart() {
 		tn.t.Fatalf("reopen %s: %v", cfg.ID, err)
 	}
 	tn.Node = n
-	tn.t.Cleanup(func() { n.Close() })
+	tn.t.Cleanup(func() { closeNode(tn.t, n) })
 }
 
-func (tn *testNode) url(path string) string { return "http://" + tn.HTTPAddr() + path }
+// closeNode closes n at the end of a test (a no-op for a node the test
+// stopped already) and reports a failed close.
+func closeNode(t testing.TB, n *Node) {
+	if err := n.Close(); err != nil {
+		t.Errorf("close %s: %v", n.ID(), err)
+	}
+}
 
 // mustStartCluster starts n nodes: the first bootstraps, the others join
 // through it. It returns once every node sees the same leader and all
@@ -113,7 +120,7 @@ func mustStartCluster(t testing.TB, size int, tweak func(*Config)) []*testNode {
 	}
 	waitFor(t, 20*time.Second, "cluster formed", func() bool {
 		for _, n := range nodes {
-			info, err := n.Cluster(context.Background(), httpapi.Local)
+			info, err := n.Cluster(context.Background(), api.ConsistencyLocal)
 			if err != nil || info.Leader == "" || len(info.Nodes) != size {
 				return false
 			}
@@ -126,18 +133,6 @@ func mustStartCluster(t testing.TB, size int, tweak func(*Config)) []*testNode {
 		return true
 	})
 	return nodes
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
 }
 
 func leaderOf(t testing.TB, nodes []*testNode) *testNode {
@@ -155,50 +150,80 @@ func leaderOf(t testing.TB, nodes []*testNode) *testNode {
 	return l
 }
 
-var httpc = &http.Client{Timeout: 40 * time.Second}
-
-type apiEvent struct {
-	ID        string          `json:"id"`
-	Store     string          `json:"store"`
-	Seq       uint64          `json:"seq"`
-	Type      string          `json:"type"`
-	Timestamp string          `json:"timestamp"`
-	Version   string          `json:"version"`
-	Data      json.RawMessage `json:"data"`
-	Hash      string          `json:"hash"`
+// clientOf is an API client for one node, trying each call once: the
+// tests check every answer.
+func clientOf(t testing.TB, n *testNode) *api.Client {
+	t.Helper()
+	c, err := api.NewClient(api.Config{Addresses: []string{n.HTTPAddr()}, MaxRetries: -1, Timeout: 40 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
-// publish POSTs body to a node and returns status and response body.
+// publish publishes body (one event, or {"events":[...]}) to the node at
+// addr through api.Client, with an Idempotency-Key when hdr names one,
+// and returns the status and the JSON answer as the node wrote them (an
+// error body for an API error, the error text with status 0 for a
+// transport error).
 func publish(t testing.TB, addr, store, body string, hdr ...string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/stores/"+store+"/events", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := httpc.Do(req)
+	c, err := api.NewClient(api.Config{Addresses: []string{addr}, MaxRetries: -1, Timeout: 40 * time.Second})
 	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var res *api.PublishResult
+	if strings.Contains(body, `"events"`) {
+		var b api.PublishBatch
+		if err := json.Unmarshal([]byte(body), &b); err != nil {
+			t.Fatalf("test batch %s: %v", body, err)
+		}
+		res, err = c.PublishBatch(ctx, store, b.Events)
+	} else {
+		var ev api.NewEvent
+		if err := json.Unmarshal([]byte(body), &ev); err != nil {
+			t.Fatalf("test event %s: %v", body, err)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			if hdr[i] == api.HeaderIdempotencyKey {
+				ev.IdempotencyKey = hdr[i+1]
+			}
+		}
+		res, err = c.Publish(ctx, store, ev)
+	}
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae):
+		b, _ := json.Marshal(api.ErrorBody{Error: api.ErrorDetail{Code: ae.Code, Message: ae.Message}})
+		return ae.StatusCode, b
+	case err != nil:
 		return 0, []byte(err.Error())
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+	}
+	if !strings.Contains(body, `"events"`) {
+		return status, res.Events[0].AppendJSON(nil)
+	}
+	out := []byte(`{"events":[`)
+	for i := range res.Events {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = res.Events[i].AppendJSON(out)
+	}
+	return status, append(out, "]}"...)
 }
 
-func getJSON(t testing.TB, url string, v any) int {
+// mustPublish publishes body and fails the test unless it was stored
+// (201).
+func mustPublish(t testing.TB, addr, store, body string) {
 	t.Helper()
-	resp, err := httpc.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+	if code, b := publish(t, addr, store, body); code != http.StatusCreated {
+		t.Fatalf("publish to %s: %d %s", addr, code, b)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if v != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(b, v); err != nil {
-			t.Fatalf("GET %s: %v: %s", url, err, b)
-		}
-	}
-	return resp.StatusCode
 }
 
 type storeInfo struct {
@@ -247,5 +272,3 @@ func waitConverged(t testing.TB, nodes []*testNode, store string, lastSeq uint64
 }
 
 func removeFile(p string) error { return os.Remove(p) }
-
-func stringsReader(s string) io.Reader { return strings.NewReader(s) }

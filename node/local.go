@@ -3,10 +3,11 @@ package node
 import (
 	"context"
 	"fmt"
-	"github.com/herald-io/herald/httpapi"
 	"log/slog"
 	"path/filepath"
 	"time"
+
+	"github.com/herald-io/herald/api"
 )
 
 // LocalCluster describes a cluster of nodes on loopback in one process,
@@ -65,7 +66,7 @@ func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 	}
 	err := waitUntil(ctx, 30*time.Second, func() bool {
 		for _, n := range nodes {
-			info, err := n.Cluster(ctx, httpapi.Local)
+			info, err := n.Cluster(ctx, api.ConsistencyLocal)
 			if err != nil || info.Leader == "" || len(info.Nodes) != len(nodes) {
 				return false
 			}

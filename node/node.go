@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node/delivery"
@@ -32,7 +33,10 @@ type Node struct {
 	ids     *idGen
 	httpLn  net.Listener
 	httpSrv *http.Server
-	client  *http.Client
+	// client calls other nodes' APIs (joins); peers is the same, marked
+	// as forwarded (publishes sent on to the leader).
+	client *api.Client
+	peers  *api.Client
 
 	httpAddr string // advertised HTTP address
 
@@ -66,6 +70,17 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	client, err := api.NewClient(api.Config{
+		// No Addresses: every call goes to a node chosen then (On).
+		TLS:        cfg.HTTPTLS,
+		Timeout:    10 * time.Second,
+		UserAgent:  "herald-node/" + cfg.ID,
+		MaxRetries: -1, // the callers retry as each call allows
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("node: API client: %w", err)
+	}
 	return &Node{
 		ctx:          ctx,
 		cancel:       cancel,
@@ -74,7 +89,8 @@ func New(cfg Config) (*Node, error) {
 		ids:          newIDGen(),
 		stop:         make(chan struct{}),
 		leaderChange: make(chan struct{}),
-		client:       newNodeClient(cfg.HTTPTLS),
+		client:       client,
+		peers:        client.Forwarding(),
 		deliveryStop: make(chan struct{}),
 		deliveryDone: make(chan struct{}),
 	}, nil
@@ -92,7 +108,7 @@ func (n *Node) Open() (err error) {
 		return fmt.Errorf("node: data dir: %w", err)
 	}
 	n.db, err = hlog.Open(filepath.Join(n.cfg.DataDir, "events.db"), hlog.Options{
-		Logger: n.cfg.Logger.With("subsystem", "log"),
+		Logger: n.cfg.Logger.With("subsystem", "log", "node", n.cfg.ID),
 	})
 	if err != nil {
 		return err
@@ -157,7 +173,10 @@ func (n *Node) Open() (err error) {
 	go n.retentionLoop()
 
 	n.httpSrv = &http.Server{
-		Handler:           httpapi.New(n, n.cfg.Logger, httpapi.WithForwardTLS(n.cfg.HTTPTLS)),
+		Handler: httpapi.New(httpapi.All(n), n.cfg.Logger.With("node", n.cfg.ID), httpapi.WithRelayTLS(n.cfg.HTTPTLS)),
+		// net/http's own complaints (TLS handshakes that fail, bad
+		// requests) go to the http logger, not to stderr.
+		ErrorLog:          slog.NewLogLogger(n.cfg.Logger.With("subsystem", "http", "node", n.cfg.ID).Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second, // request bodies; long polls wait in the handler
 		IdleTimeout:       120 * time.Second,
@@ -290,18 +309,6 @@ func (n *Node) WaitLeader(ctx context.Context) (string, error) {
 			return "", ctx.Err()
 		}
 	}
-}
-
-// newNodeClient is the client for calls to other nodes' APIs (join,
-// forwarded publishes), trusting their certificates when the cluster runs
-// HTTPS.
-func newNodeClient(tlsCfg *tls.Config) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 256
-	if tlsCfg != nil {
-		tr.TLSClientConfig = &tls.Config{RootCAs: tlsCfg.RootCAs, Certificates: tlsCfg.Certificates, MinVersion: tls.VersionTLS12}
-	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }
 
 // nodeURL turns a node's HTTP address into a URL with the cluster's scheme.

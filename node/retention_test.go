@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
 )
@@ -22,8 +24,8 @@ func TestRetentionCompactsAcrossTheCluster(t *testing.T) {
 	if err := leader.SetRetention(ctx, "shop", hlog.Retention{MaxEvents: 50}); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := leader.CreateSubscription(ctx, httpapi.CreateSubscriptionRequest{Sub: hlog.Subscription{
-		Store: "shop", URL: "http://127.0.0.1:9/hook", Status: hlog.SubPaused}})
+	sub, err := leader.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{
+		URL: ptr("http://127.0.0.1:9/hook"), Status: ptr(hlog.SubPaused)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func TestRetentionCompactsAcrossTheCluster(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "held back reported", func() bool {
-		si, err := leader.Store(ctx, "shop", httpapi.Leader)
+		si, err := leader.Store(ctx, "shop", api.ConsistencyLeader)
 		return err == nil && si.HeldBack == 150 && si.HeldBy == sub.ID && si.FirstSeq == 1
 	})
 	if err := leader.DeleteSubscription(ctx, "shop", sub.ID); err != nil {
@@ -64,19 +66,15 @@ func TestRetentionCompactsAcrossTheCluster(t *testing.T) {
 			t.Fatalf("%s: head %s, want %s", n.ID(), si.HeadHash, head)
 		}
 	}
-	resp, err := httpc.Get(leader.url("/v1/stores/shop/events?after=0"))
-	if err != nil {
-		t.Fatal(err)
+	c := clientOf(t, leader)
+	_, err = c.Events(ctx, "shop", api.ReadOptions{})
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusGone || ae.Code != api.CodeCompacted || ae.FirstSeq != 151 {
+		t.Fatalf("read of removed events: %#v", err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusGone || resp.Header.Get("Herald-First-Seq") != "151" {
-		t.Fatalf("read of removed events: %d, first seq %q", resp.StatusCode, resp.Header.Get("Herald-First-Seq"))
-	}
-	var page struct {
-		Events []apiEvent `json:"events"`
-	}
-	if st := getJSON(t, leader.url("/v1/stores/shop/events?after=150&limit=1000"), &page); st != 200 || len(page.Events) != 50 {
-		t.Fatalf("read from the first seq: %d, %d events", st, len(page.Events))
+	page, err := c.Events(ctx, "shop", api.ReadOptions{After: 150, Limit: 1000})
+	if err != nil || len(page.Events) != 50 {
+		t.Fatalf("read from the first seq: %v, %+v", err, page)
 	}
 }
 
@@ -89,7 +87,7 @@ func TestNonVoterJoins(t *testing.T) {
 	cfg.Join, cfg.NonVoter = []string{leader.HTTPAddr()}, true
 	replica := mustStart(t, cfg)
 	waitFor(t, 10*time.Second, "n4 a non-voter", func() bool {
-		info, err := leader.Cluster(context.Background(), httpapi.Local)
+		info, err := leader.Cluster(context.Background(), api.ConsistencyLocal)
 		if err != nil {
 			return false
 		}
@@ -106,5 +104,39 @@ func TestNonVoterJoins(t *testing.T) {
 	waitConverged(t, append(nodes, replica), "shop", 1)
 	if replica.IsLeader() {
 		t.Fatal("a non-voter leads")
+	}
+}
+
+// TestReplaySinceAfterRetention: a replay "since" a time before the first
+// kept event starts at the first kept event (as a from_seq below it does),
+// rather than failing with compacted.
+func TestReplaySinceAfterRetention(t *testing.T) {
+	cfg := fastConfig("solo", t.TempDir())
+	cfg.Bootstrap = true
+	cfg.RetentionInterval = 50 * time.Millisecond
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	ctx := context.Background()
+	if err := n.SetRetention(ctx, "shop", hlog.Retention{MaxEvents: 5}); err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]hlog.NewEvent, 12)
+	for i := range evs {
+		evs[i] = hlog.NewEvent{Type: "order.created", Data: []byte(fmt.Sprint(i))}
+	}
+	if _, err := n.Publish(ctx, httpapi.PublishRequest{Store: "shop", Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "compacted to the last 5", func() bool {
+		si, err := n.DB().Store("shop")
+		return err == nil && si.FirstSeq == 8
+	})
+	sub, err := n.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{URL: ptr("http://127.0.0.1:9/hook"), Status: ptr(hlog.SubPaused)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Replay(ctx, "shop", sub.ID, httpapi.ReplayRequest{Since: time.Now().Add(-time.Hour)})
+	if err != nil || res.FromSeq != 8 || res.Queued != 5 {
+		t.Fatalf("replay since an hour ago: %+v %v", res, err)
 	}
 }

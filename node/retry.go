@@ -1,15 +1,12 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/raftstore"
@@ -77,73 +74,41 @@ func retryable(err error) bool {
 		errors.Is(err, errLeaderRefused) || errors.Is(err, context.DeadlineExceeded)
 }
 
-var errLeaderRefused = errors.New("leader answered 503")
+var errLeaderRefused = errors.New("the leader did not take the events")
 
-// publishTo sends already-identified events to the leader's API.
+// publishTo sends already-identified events to the leader's API, marked
+// as forwarded so the leader answers itself. An answer from the leader
+// that is an API error keeps its code (a 503 is retried by commit);
+// failing to reach it is errLeaderRefused, also retried.
 func (n *Node) publishTo(ctx context.Context, addr string, req raftstore.AppendRequest) ([]hlog.Appended, error) {
-	type evOut struct {
-		ID      string          `json:"id"`
-		Type    string          `json:"type"`
-		Version string          `json:"version"`
-		Data    json.RawMessage `json:"data"`
+	c, err := n.peers.On(n.nodeURL(addr))
+	if err != nil {
+		return nil, err
 	}
-	var body []byte
-	var err error
-	single := len(req.Events) == 1
-	evs := make([]evOut, len(req.Events))
+	evs := make([]api.NewEvent, len(req.Events))
 	for i, e := range req.Events {
-		evs[i] = evOut{ID: e.ID, Type: e.Type, Version: e.Version, Data: e.Data}
+		evs[i] = api.NewEvent{ID: e.ID, Type: e.Type, Version: e.Version, Data: e.Data, IdempotencyKey: e.IdempotencyKey}
 	}
-	if single {
-		body, err = json.Marshal(evs[0])
+	var res *api.PublishResult
+	if len(evs) == 1 {
+		res, err = c.Publish(ctx, req.Store, evs[0])
 	} else {
-		body, err = json.Marshal(map[string]any{"events": evs})
+		res, err = c.PublishBatch(ctx, req.Store, evs)
 	}
-	if err != nil {
-		return nil, err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, n.nodeURL(addr)+"/v1/stores/"+req.Store+"/events", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Herald-Forwarded", "1") // the leader must answer itself
-	if single && req.Events[0].IdempotencyKey != "" {
-		hreq.Header.Set("Idempotency-Key", req.Events[0].IdempotencyKey)
-	}
-	resp, err := n.client.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errLeaderRefused, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errLeaderRefused, err)
-	}
+	var ae *api.Error
 	switch {
-	case resp.StatusCode == http.StatusServiceUnavailable:
-		return nil, fmt.Errorf("%w: %s", errLeaderRefused, bytes.TrimSpace(raw))
-	case resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%w: leader answered %s: %s", httpapi.ErrUnavailable, resp.Status, bytes.TrimSpace(raw))
+	case errors.As(err, &ae) && ae.Retryable():
+		return nil, fmt.Errorf("%w: %w", errLeaderRefused, err)
+	case ae != nil:
+		return nil, err // the leader's verdict, code and all
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", errLeaderRefused, err)
+	case len(res.Events) != len(req.Events):
+		return nil, fmt.Errorf("%w: the leader answered %d events for %d", httpapi.ErrUnavailable, len(res.Events), len(req.Events))
 	}
-	var stored []hlog.Event
-	if single {
-		var ev hlog.Event
-		err = json.Unmarshal(raw, &ev)
-		stored = []hlog.Event{ev}
-	} else {
-		var page struct {
-			Events []hlog.Event `json:"events"`
-		}
-		err = json.Unmarshal(raw, &page)
-		stored = page.Events
-	}
-	if err != nil || len(stored) != len(req.Events) {
-		return nil, fmt.Errorf("%w: unexpected answer from leader: %v", httpapi.ErrUnavailable, err)
-	}
-	out := make([]hlog.Appended, len(stored))
-	for i, ev := range stored {
-		out[i] = hlog.Appended{Event: ev, Duplicate: resp.StatusCode == http.StatusOK}
+	out := make([]hlog.Appended, len(res.Events))
+	for i, ev := range res.Events {
+		out[i] = hlog.Appended{Event: ev, Duplicate: !res.Created}
 	}
 	return out, nil
 }

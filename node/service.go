@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/raftstore"
@@ -21,7 +22,7 @@ var _ httpapi.Service = (*Node)(nil)
 // commit).
 func (n *Node) Publish(ctx context.Context, req httpapi.PublishRequest) ([]hlog.Appended, error) {
 	if req.Store == hlog.HeraldStore {
-		return nil, fmt.Errorf("%w: store %s is written by Herald only", hlog.ErrInvalidStore, hlog.HeraldStore)
+		return nil, fmt.Errorf("%w: store %s holds Herald's own operational events; it cannot be published to", hlog.ErrReservedStore, hlog.HeraldStore)
 	}
 	now := time.Now().UTC()
 	evs := make([]hlog.NewEvent, len(req.Events))
@@ -53,11 +54,11 @@ func (n *Node) Publish(ctx context.Context, req httpapi.PublishRequest) ([]hlog.
 }
 
 // checkRead enforces a read's consistency level before a local read.
-func (n *Node) checkRead(ctx context.Context, c httpapi.Consistency) error {
+func (n *Node) checkRead(ctx context.Context, c api.Consistency) error {
 	switch c {
-	case httpapi.Local:
+	case api.ConsistencyLocal:
 		return nil
-	case httpapi.Linearizable:
+	case api.ConsistencyLinearizable:
 		return apiError(n.raft.ReadIndex(ctx))
 	default: // leader
 		if !n.raft.IsLeader() {
@@ -100,7 +101,7 @@ func (n *Node) Read(ctx context.Context, req httpapi.ReadRequest) ([]hlog.Event,
 }
 
 // Get returns one event by id.
-func (n *Node) Get(ctx context.Context, store, id string, c httpapi.Consistency) (hlog.Event, error) {
+func (n *Node) Get(ctx context.Context, store, id string, c api.Consistency) (hlog.Event, error) {
 	if err := n.checkRead(ctx, c); err != nil {
 		return hlog.Event{}, err
 	}
@@ -109,7 +110,7 @@ func (n *Node) Get(ctx context.Context, store, id string, c httpapi.Consistency)
 
 // Store returns a store's summary with its retention policy and what
 // subscriptions hold back from it.
-func (n *Node) Store(ctx context.Context, name string, c httpapi.Consistency) (hlog.StoreInfo, error) {
+func (n *Node) Store(ctx context.Context, name string, c api.Consistency) (hlog.StoreInfo, error) {
 	if err := n.checkRead(ctx, c); err != nil {
 		return hlog.StoreInfo{}, err
 	}
@@ -134,7 +135,7 @@ func (n *Node) Store(ctx context.Context, name string, c httpapi.Consistency) (h
 }
 
 // Stores lists every store.
-func (n *Node) Stores(ctx context.Context, c httpapi.Consistency) ([]hlog.StoreInfo, error) {
+func (n *Node) Stores(ctx context.Context, c api.Consistency) ([]hlog.StoreInfo, error) {
 	if err := n.checkRead(ctx, c); err != nil {
 		return nil, err
 	}
@@ -145,15 +146,15 @@ func (n *Node) Stores(ctx context.Context, c httpapi.Consistency) ([]hlog.StoreI
 // knows to be committed.
 func (n *Node) Ready(ctx context.Context) error {
 	if err := n.raft.StorageError(); err != nil {
-		return fmt.Errorf("%w: writing the event log fails: %v", httpapi.ErrUnavailable, err)
+		return fmt.Errorf("%w: writing the event log fails: %v", httpapi.ErrNotReady, err)
 	}
 	id, _ := n.raft.Leader()
 	if id == "" {
-		return fmt.Errorf("%w: no leader known", httpapi.ErrNoLeader)
+		return fmt.Errorf("%w: no leader known", httpapi.ErrNotReady)
 	}
 	commit, applied := n.raft.CommitIndex(), n.raft.AppliedIndex()
 	if applied < commit {
-		return fmt.Errorf("%w: catching up: applied %d of %d", httpapi.ErrUnavailable, applied, commit)
+		return fmt.Errorf("%w: catching up: applied %d of %d", httpapi.ErrNotReady, applied, commit)
 	}
 	return nil
 }

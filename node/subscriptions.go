@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node/delivery"
@@ -36,33 +37,49 @@ func (n *Node) subIn(store, id string) (hlog.Subscription, error) {
 	return s, nil
 }
 
-// CreateSubscription assigns an id (sub_ + ULID), the timestamps and, when
-// none was given, a secret, then commits the subscription.
+// Secret rotation limits.
+const (
+	DefaultGrace = 24 * time.Hour
+	MaxGrace     = 7 * 24 * time.Hour
+)
+
+// CreateSubscription applies the defaults and the client's fields,
+// assigns an id (sub_ + ULID), the timestamps and, when none was given, a
+// secret, validates, and commits the subscription.
 func (n *Node) CreateSubscription(ctx context.Context, req httpapi.CreateSubscriptionRequest) (hlog.Subscription, error) {
 	if err := n.leaderWrite(); err != nil {
 		return hlog.Subscription{}, err
 	}
+	var from uint64
+	if req.FromSeq != nil {
+		if *req.FromSeq == 0 {
+			return hlog.Subscription{}, fmt.Errorf("%w: from_seq must be 1 or more (leave it out to start at the store's end)", hlog.ErrInvalidSubscription)
+		}
+		from = *req.FromSeq
+	}
 	now := time.Now().UTC()
-	s := req.Sub
+	s := hlog.Subscription{Store: req.Store}
+	s.ApplyDefaults()
+	req.Patch.Apply(&s) // an ordered subscription gets max_in_flight 1 unless the client set one
 	s.ID = "sub_" + n.ids.ulid(now)
 	s.CreatedAt, s.UpdatedAt = now.UnixNano(), now.UnixNano()
-	if len(s.Secrets) == 0 {
-		sec, err := delivery.NewSecret()
-		if err != nil {
+	secret := req.Secret
+	if secret == "" {
+		var err error
+		if secret, err = delivery.NewSecret(); err != nil {
 			return hlog.Subscription{}, err
 		}
-		s.Secrets = []hlog.Secret{{Key: sec}}
 	}
-	s.ApplyDefaults()
+	s.Secrets = []hlog.Secret{{Key: secret}}
 	if err := s.Validate(); err != nil {
 		return hlog.Subscription{}, err
 	}
-	out, err := n.raft.CreateSubscription(&s, req.FromSeq)
+	out, err := n.raft.CreateSubscription(&s, from)
 	return out, apiError(err)
 }
 
 // ListSubscriptions lists a store's subscriptions.
-func (n *Node) ListSubscriptions(ctx context.Context, store string, c httpapi.Consistency) ([]hlog.Subscription, error) {
+func (n *Node) ListSubscriptions(ctx context.Context, store string, c api.Consistency) ([]hlog.Subscription, error) {
 	if err := hlog.ValidateStoreName(store); err != nil {
 		return nil, err
 	}
@@ -73,7 +90,7 @@ func (n *Node) ListSubscriptions(ctx context.Context, store string, c httpapi.Co
 }
 
 // GetSubscription returns one subscription.
-func (n *Node) GetSubscription(ctx context.Context, store, id string, c httpapi.Consistency) (hlog.Subscription, error) {
+func (n *Node) GetSubscription(ctx context.Context, store, id string, c api.Consistency) (hlog.Subscription, error) {
 	if err := n.checkRead(ctx, c); err != nil {
 		return hlog.Subscription{}, err
 	}
@@ -103,11 +120,24 @@ func (n *Node) DeleteSubscription(ctx context.Context, store, id string) error {
 	return apiError(n.raft.DeleteSubscription(id))
 }
 
-// RotateSecret makes secret (or a new one) current; the old one signs
-// alongside for grace.
-func (n *Node) RotateSecret(ctx context.Context, store, id, secret string, grace time.Duration) (hlog.Subscription, error) {
+// RotateSecret makes req.Secret (or a new one) current; the old one signs
+// alongside for the grace period (default DefaultGrace, at most MaxGrace).
+func (n *Node) RotateSecret(ctx context.Context, store, id string, req httpapi.RotateRequest) (hlog.Subscription, error) {
 	if err := n.leaderWrite(); err != nil {
 		return hlog.Subscription{}, err
+	}
+	grace := DefaultGrace
+	if req.Grace != nil {
+		grace = *req.Grace
+	}
+	if grace < 0 || grace > MaxGrace {
+		return hlog.Subscription{}, fmt.Errorf("%w: grace must be between 0s and 168h", hlog.ErrInvalidSubscription)
+	}
+	secret := req.Secret
+	if secret != "" {
+		if err := hlog.ValidateSecret(secret); err != nil {
+			return hlog.Subscription{}, err
+		}
 	}
 	if _, err := n.subIn(store, id); err != nil {
 		return hlog.Subscription{}, err
@@ -141,23 +171,23 @@ func (n *Node) Redeliver(ctx context.Context, store, id, eventID string) (hlog.R
 }
 
 // Replay re-sends from a seq, or from the first event at or after a time.
-func (n *Node) Replay(ctx context.Context, store, id string, req httpapi.ReplayRequest) (httpapi.ReplayResult, error) {
+func (n *Node) Replay(ctx context.Context, store, id string, req httpapi.ReplayRequest) (api.ReplayResult, error) {
 	if err := n.leaderWrite(); err != nil {
-		return httpapi.ReplayResult{}, err
+		return api.ReplayResult{}, err
 	}
 	if _, err := n.subIn(store, id); err != nil {
-		return httpapi.ReplayResult{}, err
+		return api.ReplayResult{}, err
 	}
 	from := req.FromSeq
 	if from == 0 {
 		seq, err := n.firstSeqSince(store, req.Since)
 		if err != nil {
-			return httpapi.ReplayResult{}, err
+			return api.ReplayResult{}, err
 		}
 		from = seq
 	}
 	queued, err := n.raft.Replay(id, from, req.OnlyDead, time.Now().UTC())
-	return httpapi.ReplayResult{FromSeq: from, Queued: queued}, apiError(err)
+	return api.ReplayResult{FromSeq: from, Queued: queued}, apiError(err)
 }
 
 // firstSeqSince finds the first event with a timestamp at or after since
@@ -168,6 +198,11 @@ func (n *Node) firstSeqSince(store string, since time.Time) (uint64, error) {
 	after := uint64(0)
 	for {
 		evs, next, err := n.db.Read(store, hlog.ReadOptions{After: after, Limit: 1000})
+		var ce *hlog.CompactedError
+		if errors.As(err, &ce) && ce.FirstSeq-1 > after {
+			after = ce.FirstSeq - 1 // retention removed the older events: start at the first one kept
+			continue
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -225,7 +260,7 @@ func (n *Node) Deliveries(ctx context.Context, store, id string, q httpapi.Deliv
 	if limit <= 0 {
 		limit = 100
 	}
-	if q.Status == httpapi.DeliveryPending {
+	if q.Status == api.DeliveryPending {
 		// One more than asked tells whether there is a next page.
 		es, err := n.db.Retries(id, q.After, limit+1)
 		if err != nil {
@@ -246,7 +281,7 @@ func (n *Node) Deliveries(ctx context.Context, store, id string, q httpapi.Deliv
 }
 
 // EventDeliveries returns every kept attempt for one event.
-func (n *Node) EventDeliveries(ctx context.Context, store, id, eventID string, c httpapi.Consistency) ([]hlog.Attempt, error) {
+func (n *Node) EventDeliveries(ctx context.Context, store, id, eventID string, c api.Consistency) ([]hlog.Attempt, error) {
 	if err := n.checkRead(ctx, c); err != nil {
 		return nil, err
 	}

@@ -3,11 +3,12 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/internal/testcerts"
 )
 
@@ -46,14 +47,13 @@ func TestTLSCluster(t *testing.T) {
 			follower = n
 		}
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
-	resp, err := client.Post("https://"+follower.HTTPAddr()+"/v1/stores/s/events", "application/json", strings.NewReader(`{"type":"t","data":1}`))
+	client, err := api.NewClient(api.Config{Addresses: []string{"https://" + follower.HTTPAddr(), "https://" + leader.HTTPAddr()},
+		TLS: &tls.Config{RootCAs: ca.Pool}, MaxRetries: -1, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("publish over HTTPS through a follower: %d", resp.StatusCode)
+	if res, err := client.Publish(context.Background(), "s", api.NewEvent{Type: "t", Data: json.RawMessage(`1`)}); err != nil || !res.Created {
+		t.Fatalf("publish over HTTPS through a follower: %+v %v", res, err)
 	}
 	waitConverged(t, nodes, "s", 1)
 	// Plain HTTP to the TLS listener never reaches the API.
@@ -75,7 +75,10 @@ func TestTLSCluster(t *testing.T) {
 	// while.)
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		info, _ := leader.Cluster(context.Background(), "local")
+		info, err := leader.Cluster(context.Background(), api.ConsistencyLocal)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(info.Nodes) != 3 {
 			t.Fatalf("impostor joined: %+v", info.Nodes)
 		}
@@ -86,8 +89,8 @@ func TestTLSCluster(t *testing.T) {
 		t.Fatalf("add impostor to the configuration: %v", err)
 	}
 	for i := 0; i < 5; i++ {
-		if code, b := publishTLS(client, leader.HTTPAddr(), `{"type":"t","data":2}`); code != 201 {
-			t.Fatalf("publish with impostor in config: %d %s", code, b)
+		if _, err := client.Publish(context.Background(), "s", api.NewEvent{Type: "t", Data: json.RawMessage(`2`)}); err != nil {
+			t.Fatalf("publish with impostor in config: %v", err)
 		}
 	}
 	waitConverged(t, nodes, "s", 6)
@@ -97,13 +100,4 @@ func TestTLSCluster(t *testing.T) {
 	if !leader.raft.Unreachable(imp.ID()) {
 		waitFor(t, 10*time.Second, "leader reports the impostor unreachable", func() bool { return leader.raft.Unreachable(imp.ID()) })
 	}
-}
-
-func publishTLS(c *http.Client, addr, body string) (int, string) {
-	resp, err := c.Post("https://"+addr+"/v1/stores/s/events", "application/json", strings.NewReader(body))
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode, ""
 }

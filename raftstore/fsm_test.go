@@ -4,37 +4,40 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"path/filepath"
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/herald-io/herald/internal/testutil"
 	"github.com/herald-io/herald/internal/wire"
 	hlog "github.com/herald-io/herald/log"
-	"log/slog"
 )
 
-func mustDB(t *testing.T) *hlog.DB {
-	t.Helper()
-	d, err := hlog.Open(filepath.Join(t.TempDir(), "events.db"), hlog.Options{InitialMmapSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.Check(); err != nil && !errors.Is(err, hlog.ErrClosed) {
-			t.Errorf("check: %v", err)
-		}
-		d.Close()
-	})
-	return d
-}
+// mustDB is a temporary event log, checked when the test ends.
+func mustDB(t *testing.T) *hlog.DB { return testutil.TempDB(t) }
 
 func mustFSM(t *testing.T, d *hlog.DB) *fsm {
 	t.Helper()
-	f, err := newFSM(d, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f, err := newFSM(d, testutil.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// mustApply applies append entries and fails on any request's error.
+func mustApply(t *testing.T, f *fsm, logs ...*raft.Log) {
+	t.Helper()
+	for i, res := range f.ApplyBatch(logs) {
+		rs, ok := res.([]AppendResult)
+		if !ok {
+			t.Fatalf("entry %d: result %T", logs[i].Index, res)
+		}
+		for _, r := range rs {
+			if r.Err != nil {
+				t.Fatalf("entry %d: %v", logs[i].Index, r.Err)
+			}
+		}
+	}
 }
 
 func appendEntry(index uint64, store string, ids ...string) *raft.Log {
@@ -88,7 +91,13 @@ func TestFSMBatchAndSkipApplied(t *testing.T) {
 	// A replay after restart (raft re-delivers entries from its last
 	// snapshot) must not append again.
 	f2 := mustFSM(t, d)
-	f2.ApplyBatch([]*raft.Log{appendEntry(1, "s", "x"), appendEntry(3, "s", "y"), appendEntry(4, "s", "d")})
+	res = f2.ApplyBatch([]*raft.Log{appendEntry(1, "s", "x"), appendEntry(3, "s", "y"), appendEntry(4, "s", "d")})
+	if res[0] != nil || res[1] != nil {
+		t.Fatalf("skipped entries have results %v, %v", res[0], res[1])
+	}
+	if r4, ok := res[2].([]AppendResult); !ok || r4[0].Err != nil || r4[0].Events[0].Event.Seq != 4 {
+		t.Fatalf("entry 4: %+v", res[2])
+	}
 	si, _ := d.Store("s")
 	if si.LastSeq != 4 {
 		t.Fatalf("last seq %d after replay, want 4 (only entry 4 is new)", si.LastSeq)
@@ -120,17 +129,20 @@ func TestFSMInvalidRequestIsAResultNotAFailure(t *testing.T) {
 func TestFSMSnapshotRestore(t *testing.T) {
 	src := mustDB(t)
 	f := mustFSM(t, src)
-	f.ApplyBatch([]*raft.Log{appendEntry(1, "s", "a", "b")})
+	mustApply(t, f, appendEntry(1, "s", "a", "b"))
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.ApplyBatch([]*raft.Log{appendEntry(2, "s", "c")}) // after the snapshot point
+	mustApply(t, f, appendEntry(2, "s", "c")) // after the snapshot point
 	sink := &memSink{}
 	if err := snap.Persist(sink); err != nil {
 		t.Fatal(err)
 	}
 	snap.Release()
+	if sink.cancelled {
+		t.Fatal("a successful Persist cancelled its sink")
+	}
 
 	dst := mustDB(t)
 	g := mustFSM(t, dst)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/herald-io/herald/internal/testutil"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -51,7 +52,11 @@ func newMemCluster(t *testing.T) *memCluster {
 		if err := s.Open(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { s.Close() })
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("close %s: %v", s.ID(), err)
+			}
+		})
 	}
 	waitUntil(t, "m0 leads", func() bool { return c.stores[0].IsLeader() })
 	for i := 1; i < 3; i++ {
@@ -98,15 +103,10 @@ func (c *memCluster) leader(among ...int) int {
 	return l
 }
 
+// waitUntil polls cond for up to 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+	testutil.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func appendOne(s *Store, id string) error {

@@ -65,6 +65,10 @@ type Server struct {
 	Suffrage string // "voter", "nonvoter", "staging"
 }
 
+// noPipelining turns raft's pipelined replication off: it can wedge a
+// follower's replication and a node's shutdown (DESIGN.md, Transport).
+const noPipelining = 1
+
 // Store is Herald's Raft-replicated state machine: hashicorp/raft over
 // TCP, raft-boltdb for Raft's log and stable store, file snapshots that
 // carry the bbolt event log, and the FSM that applies commands to it.
@@ -177,7 +181,7 @@ func (s *Store) Open() (err error) {
 			return fmt.Errorf("raftstore: TLS transport on %s: %w", s.cfg.Bind, err)
 		}
 		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hcl,
+			Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hcl, MaxRPCsInFlight: noPipelining,
 		})
 	} else {
 		stream, err := newTCPStream(s.cfg.Bind, adv)
@@ -185,7 +189,7 @@ func (s *Store) Open() (err error) {
 			return fmt.Errorf("raftstore: transport on %s: %w", s.cfg.Bind, err)
 		}
 		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hcl,
+			Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hcl, MaxRPCsInFlight: noPipelining,
 		})
 	}
 

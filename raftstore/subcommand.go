@@ -39,7 +39,7 @@ type SubResult struct {
 func clientError(err error) bool {
 	for _, e := range []error{hlog.ErrInvalidSubscription, hlog.ErrSubscriptionNotFound,
 		hlog.ErrSubscriptionExists, hlog.ErrEventNotFound, hlog.ErrStoreNotFound,
-		hlog.ErrInvalidEvent, hlog.ErrInvalidStore, hlog.ErrInvalidPattern} {
+		hlog.ErrInvalidEvent, hlog.ErrInvalidStore, hlog.ErrInvalidPattern, hlog.ErrInvalidRetention, hlog.ErrReservedStore} {
 		if errors.Is(err, e) {
 			return true
 		}

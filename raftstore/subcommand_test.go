@@ -95,4 +95,12 @@ func TestSubscriptionCommandsThroughFSM(t *testing.T) {
 	if r := apply(encodeDeleteSub("sub_1")); !errors.Is(r.Err, hlog.ErrSubscriptionNotFound) {
 		t.Fatalf("delete twice: %v", r.Err)
 	}
+	// A policy the log refuses is a result too (a storage error would be
+	// retried forever and stall the node).
+	if r := apply(encodeRetention("shop", hlog.Retention{MaxAge: time.Second})); !errors.Is(r.Err, hlog.ErrInvalidRetention) {
+		t.Fatalf("bad retention: %v", r.Err)
+	}
+	if r := apply(encodeRetention("shop", hlog.Retention{MaxEvents: 10})); r.Err != nil {
+		t.Fatalf("retention: %v", r.Err)
+	}
 }

@@ -2,12 +2,16 @@ package systemtest
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-io/herald/api"
 )
 
 // TestCorruptEventLogDetectedAtStart damages a stopped node's events.db
@@ -39,8 +43,9 @@ func TestCorruptEventLogDetectedAtStart(t *testing.T) {
 			c := startCluster(t, 1)
 			n := c.nodes[0]
 			for i := 0; i < 50; i++ {
-				if code, err := postJSON(n.http, "/v1/stores/shop/events", `{"type":"t","data":{"pad":"`+strings.Repeat("x", 2000)+`"}}`, nil); err != nil || code != 201 {
-					t.Fatalf("publish: %d %v", code, err)
+				res, err := apiOf(n.http).Publish(context.Background(), "shop", api.NewEvent{Type: "t", Data: json.RawMessage(`{"pad":"` + strings.Repeat("x", 2000) + `"}`)})
+				if err != nil || !res.Created {
+					t.Fatalf("publish: %+v %v", res, err)
 				}
 			}
 			n.term()

@@ -3,19 +3,18 @@ package systemtest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/testutil"
 )
 
 var (
@@ -153,19 +152,19 @@ func startCluster(t *testing.T, size int) *cluster {
 		c.nodes = append(c.nodes, n)
 	}
 	c.nodes[0].start()
-	waitFor(t, 20*time.Second, "n1 ready", func() bool { return status(c.nodes[0].http, "/readyz") == 200 })
+	testutil.WaitFor(t, 20*time.Second, "n1 ready", func() bool { return ready(c.nodes[0].http) })
 	for _, n := range c.nodes[1:] {
 		n.join = c.nodes[0].http
 		n.start()
 	}
-	waitFor(t, 30*time.Second, "all members registered", func() bool { return c.formed() })
+	testutil.WaitFor(t, 30*time.Second, "all members registered", func() bool { return c.formed() })
 	return c
 }
 
 func (c *cluster) formed() bool {
 	for _, n := range c.nodes {
-		var ci clusterInfo
-		if getInto(n.http, "/v1/cluster?consistency=local", &ci) != nil || ci.Leader == "" || len(ci.Nodes) != len(c.nodes) {
+		ci, err := localCluster(n.http)
+		if err != nil || ci.Leader == "" || len(ci.Nodes) != len(c.nodes) {
 			return false
 		}
 		for _, m := range ci.Nodes {
@@ -177,26 +176,17 @@ func (c *cluster) formed() bool {
 	return true
 }
 
-type clusterInfo struct {
-	Leader string `json:"leader"`
-	Nodes  []struct {
-		ID       string `json:"id"`
-		HTTPAddr string `json:"http_addr"`
-		State    string `json:"state"`
-	} `json:"nodes"`
-}
-
 // leader returns the node every running, unpaused node agrees leads.
 func (c *cluster) leader() *node {
 	var id string
-	waitFor(c.t, 20*time.Second, "an agreed leader", func() bool {
+	testutil.WaitFor(c.t, 20*time.Second, "an agreed leader", func() bool {
 		id = ""
 		for _, n := range c.nodes {
 			if !n.running || n.stopped {
 				continue
 			}
-			var ci clusterInfo
-			if getInto(n.http, "/v1/cluster?consistency=local", &ci) != nil || ci.Leader == "" {
+			ci, err := localCluster(n.http)
+			if err != nil || ci.Leader == "" {
 				return false
 			}
 			if id == "" {
@@ -232,55 +222,22 @@ func (c *cluster) heal() {
 	}
 }
 
-var client = &http.Client{Timeout: 5 * time.Second}
-
-func status(addr, path string) int {
-	resp, err := client.Get("http://" + addr + path)
+// apiOf is an API client for the node at addr that tries each call once
+// (the workloads retry as they choose) within 5 s.
+func apiOf(addr string) *api.Client {
+	c, err := api.NewClient(api.Config{Addresses: []string{addr}, MaxRetries: -1, Timeout: 5 * time.Second})
 	if err != nil {
-		return 0
+		panic(err) // a host:port from freePort
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return c
 }
 
-func getInto(addr, path string, v any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
+// ready reports whether the node at addr answers /readyz with 200.
+func ready(addr string) bool { return apiOf(addr).Ready(context.Background()) == nil }
 
-func postJSON(addr, path, body string, v any) (int, error) {
-	resp, err := client.Post("http://"+addr+path, "application/json", strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if v != nil && resp.StatusCode/100 == 2 {
-		return resp.StatusCode, json.Unmarshal(b, v)
-	}
-	return resp.StatusCode, nil
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+// localCluster is the node's own view of the cluster.
+func localCluster(addr string) (*api.Cluster, error) {
+	return apiOf(addr).Cluster(context.Background(), &api.QueryOptions{Consistency: api.ConsistencyLocal})
 }
 
 // term stops the process gracefully (SIGTERM: a leader hands leadership
@@ -291,7 +248,10 @@ func (n *node) term() {
 	done := make(chan error, 1)
 	go func() { done <- n.cmd.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			n.t.Errorf("%s exited with %v after SIGTERM (a graceful stop exits 0)", n.id, err)
+		}
 	case <-time.After(30 * time.Second):
 		n.t.Fatalf("%s did not stop within 30s of SIGTERM", n.id)
 	}

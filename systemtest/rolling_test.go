@@ -1,9 +1,12 @@
 package systemtest
 
 import (
-	"fmt"
+	"context"
 	"testing"
 	"time"
+
+	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/testutil"
 )
 
 // TestRollingRestart restarts every node in turn with SIGTERM (as an
@@ -16,14 +19,13 @@ func TestRollingRestart(t *testing.T) {
 	}
 	c := startCluster(t, 3)
 	recv := newReceiver(t)
-	var s struct {
-		ID string `json:"id"`
-	}
-	if code, err := postJSON(c.leader().http, "/v1/stores/shop/subscriptions", fmt.Sprintf(`{"url":%q,"retry_schedule":["100ms","500ms","1s","2s","5s"]}`, recv.srv.URL), &s); err != nil || code != 201 {
-		t.Fatalf("create subscription: %d %v", code, err)
+	s, err := apiOf(c.leader().http).CreateSubscription(context.Background(), "shop", api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{
+		URL: &recv.srv.URL, RetrySchedule: &[]string{"100ms", "500ms", "1s", "2s", "5s"}}})
+	if err != nil {
+		t.Fatalf("create subscription: %v", err)
 	}
 	w := startWorkload(c, 16)
-	waitFor(t, 20*time.Second, "workload running", func() bool { return w.count() >= 50 })
+	testutil.WaitFor(t, 20*time.Second, "workload running", func() bool { return w.count() >= 50 })
 	start := time.Now()
 	before := w.count()
 	// Followers first, the leader last: the usual order of an upgrade.
@@ -38,14 +40,14 @@ func TestRollingRestart(t *testing.T) {
 	for _, n := range order {
 		n.term()
 		n.restart()
-		waitFor(t, 30*time.Second, n.id+" back", func() bool { return status(n.http, "/readyz") == 200 })
-		waitFor(t, 30*time.Second, "cluster whole", c.formed)
+		testutil.WaitFor(t, 30*time.Second, n.id+" back", func() bool { return ready(n.http) })
+		testutil.WaitFor(t, 30*time.Second, "cluster whole", c.formed)
 	}
 	elapsed := time.Since(start)
 	during := w.count() - before
 	acked := w.finish()
 	pubStall := maxGap(&w.mu, &w.ackAt, start)
-	waitFor(t, 60*time.Second, "every acknowledged event delivered", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "every acknowledged event delivered", func() bool {
 		recv.mu.Lock()
 		defer recv.mu.Unlock()
 		for id := range acked {

@@ -1,109 +1,110 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 
 	hlog "github.com/herald-io/herald/log"
+	"github.com/spf13/cobra"
 )
 
-// runBackup fetches GET /v1/backup into a temp file beside --out, fsyncs
-// and checks it, then renames it into place: --out is either a complete,
-// consistent event log or untouched.
-func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the node to back up (any member)")
-	out := fs.String("out", "", "file to write (required)")
-	ca := fs.String("ca", "", "CA certificate (PEM) to trust when --addr is https:// with a private CA")
-	if err := envFlags(fs); err != nil {
+func newBackupCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup --out FILE",
+		Short: "copy a node's event log into FILE (fetch, fsync, check, rename)",
+		Long: `Copy the event log of the node at --addr (any member: as fresh as its applied
+index) into FILE: the copy goes to a temporary file beside FILE, is fsynced
+and passes bbolt's consistency check before it is renamed into place, so
+FILE is either a complete, consistent event log or untouched.`,
+		Annotations: map[string]string{annUsage: "--out FILE"},
+		Example: `herald backup --addr 127.0.0.1:8080 --out herald-backup.db
+# wrote herald-backup.db (1048576 bytes)`,
+		Args: nargs(0, 0, ""),
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the `FILE` to write (required)")
+	k := addConn(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := required(cmd, "out"); err != nil {
+			return err
+		}
+		c, err := k.client()
+		if err != nil {
+			return err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".partial-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		n, err := c.Backup(cmd.Context(), tmp)
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if err := hlog.CheckFile(tmp.Name()); err != nil {
+			return fmt.Errorf("backup failed its consistency check: %w", err)
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return err
+		}
+		if k.json() {
+			return writeJSON(cmd.OutOrStdout(), map[string]any{"out": out, "bytes": n})
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d bytes)\n", out, n)
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *out == "" {
-		return errors.New("--out is required")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, httpBase(*addr)+"/v1/backup", nil)
-	if err != nil {
-		return err
-	}
-	client, err := cliClient(*ca)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s: %s", resp.Status, msg)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(*out), filepath.Base(*out)+".partial-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, resp.Body)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("backup cut short after %d bytes: %w", n, err)
-	}
-	if err := hlog.CheckFile(tmp.Name()); err != nil {
-		return fmt.Errorf("backup failed its consistency check: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", *out, n)
-	return nil
+	return cmd
 }
 
-// runRestore makes DATA the data dir of a new single-node cluster whose
-// event log is the backup: start it with `herald serve --data DATA`.
-func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", "", "new data directory (must not hold a node yet)")
-	from := fs.String("from", "", "backup file written by herald backup")
-	if err := fs.Parse(args); err != nil {
-		return err
+func newRestoreCmd() *cobra.Command {
+	var data, from string
+	cmd := &cobra.Command{
+		Use:   "restore --data DIR --from FILE",
+		Short: "make DIR a new single-node data dir from a backup",
+		Long: `Make DIR the data directory of a new single-node cluster whose event log is
+the backup (start it with herald serve --data DIR). Refuses a directory that
+already holds a node; checks the file; resets the applied Raft index and
+drops the old cluster's member addresses.`,
+		Annotations: map[string]string{annNode: "1", annUsage: "--data DIR --from FILE"},
+		Example: `herald restore --data ./restored --from herald-backup.db
+# restored herald-backup.db into ./restored; start it with: herald serve --data ./restored`,
+		Args: nargs(0, 0, ""),
 	}
-	if *data == "" || *from == "" {
-		return errors.New("--data and --from are required")
-	}
-	for _, f := range []string{"events.db", "raft.db"} {
-		if _, err := os.Stat(filepath.Join(*data, f)); err == nil {
-			return fmt.Errorf("%s already holds a node (%s); restore into an empty directory", *data, f)
+	cmd.Flags().StringVar(&data, "data", "", "new data `DIR` (must not hold a node yet)")
+	cmd.Flags().StringVar(&from, "from", "", "backup `FILE` written by herald backup")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := required(cmd, "data", "from"); err != nil {
+			return err
 		}
-	}
-	if err := os.MkdirAll(*data, 0o700); err != nil {
+		for _, f := range []string{"events.db", "raft.db"} {
+			if _, err := os.Stat(filepath.Join(data, f)); err == nil {
+				return fmt.Errorf("%s already holds a node (%s); restore into an empty directory", data, f)
+			}
+		}
+		if err := os.MkdirAll(data, 0o700); err != nil {
+			return err
+		}
+		dst := filepath.Join(data, "events.db")
+		if err := copyFileSync(from, dst); err != nil {
+			return err
+		}
+		if err := hlog.PrepareRestore(dst); err != nil {
+			os.Remove(dst)
+			return fmt.Errorf("restore: %w", err)
+		}
+		_, err := fmt.Fprintf(cmd.OutOrStdout(), "restored %s into %s; start it with: herald serve --data %s\n", from, data, data)
 		return err
 	}
-	dst := filepath.Join(*data, "events.db")
-	if err := copyFileSync(*from, dst); err != nil {
-		return err
-	}
-	if err := hlog.PrepareRestore(dst); err != nil {
-		os.Remove(dst)
-		return fmt.Errorf("restore: %w", err)
-	}
-	fmt.Fprintf(stdout, "restored %s into %s; start it with: herald serve --data %s\n", *from, *data, *data)
-	return nil
+	return cmd
 }
 
 func copyFileSync(src, dst string) error {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,58 +10,69 @@ import (
 	"time"
 
 	"github.com/herald-io/herald/bench"
+	"github.com/spf13/cobra"
 )
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var positional []string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		positional, args = []string{args[0]}, args[1:]
+type benchOpts struct {
+	scenario, target, subs, jsonOut, logLevel                                        string
+	nodes, clients, batch, payload, inFlight, deliveries, orderedSubs, orderedEvents int
+	duration, recvLatency                                                            time.Duration
+	rate, recvFail                                                                   float64
+}
+
+func newBenchCmd() *cobra.Command {
+	var o benchOpts
+	cmd := &cobra.Command{
+		Use:   "bench [SCENARIO]",
+		Short: "measure publish and delivery throughput, latency and failover",
+		Long: fmt.Sprintf(`Run benchmark scenarios on an in-process loopback cluster (or --target, a
+running one) and print a table of the results.
+
+Scenarios (default all, in this order): %s.`, strings.Join(bench.Scenarios, ", ")),
+		Example: `herald bench --scenario deliver --subs 1,10 --json out.json
+herald bench --target http://127.0.0.1:8080 --scenario publish,latency`,
+		Args: nargs(0, 1, "at most one SCENARIO"),
 	}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: herald bench [scenario] [flags]\n\nScenarios (default all, in this order): %s\n\n", strings.Join(bench.Scenarios, ", "))
-		fs.PrintDefaults()
-	}
-	scenario := fs.String("scenario", "", "comma-separated scenarios to run (default all)")
-	nodes := fs.Int("nodes", 3, "nodes in the in-process loopback cluster (1 or 3; ignored with --target)")
-	target := fs.String("target", "", "HTTP address of a running cluster (http://host:port); default: start one in-process")
-	clients := fs.Int("clients", 64, "concurrent clients for publish")
-	batch := fs.Int("batch", 100, "events per request for publish-batch")
-	payload := fs.Int("payload", 512, "bytes of data per event")
-	duration := fs.Duration("duration", 8*time.Second, "length of publish, publish-batch, latency and failover")
-	rate := fs.Float64("rate", 1000, "offered events/s for latency")
-	subs := fs.String("subs", "1,10", "subscription fan-outs for deliver")
-	inFlight := fs.Int("in-flight", 64, "max_in_flight of each unordered subscription")
-	deliveries := fs.Int("deliveries", 50000, "deliveries per deliver run (events = deliveries / subscriptions)")
-	orderedSubs := fs.Int("ordered-subs", 10, "subscriptions for deliver-ordered")
-	orderedEvents := fs.Int("ordered-events", 2000, "events for deliver-ordered (each goes to every subscription)")
-	recvLatency := fs.Duration("receiver-latency", 0, "latency the local receiver adds to every answer")
-	recvFail := fs.Float64("receiver-fail-rate", 0, "fraction of deliveries the local receiver answers with 503")
-	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
-	logLevel := fs.String("log-level", "off", "log level of the in-process nodes (off, error, warn, info, debug); a killed leader makes the others log errors")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	scenarios := append(positional, splitList(*scenario)...)
+	fs := cmd.Flags()
+	fs.StringVar(&o.scenario, "scenario", "", "comma-separated scenarios to run (default all)")
+	fs.IntVar(&o.nodes, "nodes", 3, "nodes in the in-process loopback cluster (1 or 3; ignored with --target)")
+	fs.StringVar(&o.target, "target", "", "HTTP address of a running cluster (http://host:port); default: start one in-process")
+	fs.IntVar(&o.clients, "clients", 64, "concurrent clients for publish")
+	fs.IntVar(&o.batch, "batch", 100, "events per request for publish-batch")
+	fs.IntVar(&o.payload, "payload", 512, "bytes of data per event")
+	fs.DurationVar(&o.duration, "duration", 8*time.Second, "length of publish, publish-batch, latency and failover")
+	fs.Float64Var(&o.rate, "rate", 1000, "offered events/s for latency")
+	fs.StringVar(&o.subs, "subs", "1,10", "subscription fan-outs for deliver")
+	fs.IntVar(&o.inFlight, "in-flight", 64, "max_in_flight of each unordered subscription")
+	fs.IntVar(&o.deliveries, "deliveries", 50000, "deliveries per deliver run (events = deliveries / subscriptions)")
+	fs.IntVar(&o.orderedSubs, "ordered-subs", 10, "subscriptions for deliver-ordered")
+	fs.IntVar(&o.orderedEvents, "ordered-events", 2000, "events for deliver-ordered (each goes to every subscription)")
+	fs.DurationVar(&o.recvLatency, "receiver-latency", 0, "latency the local receiver adds to every answer")
+	fs.Float64Var(&o.recvFail, "receiver-fail-rate", 0, "fraction of deliveries the local receiver answers with 503")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this `FILE`")
+	fs.StringVar(&o.logLevel, "log-level", "off", "log level of the in-process nodes (off, error, warn, info, debug); a killed leader makes the others log errors")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) }
+	return cmd
+}
+
+func (o *benchOpts) run(cmd *cobra.Command, positional []string) error {
+	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+	scenarios := append(positional, splitList(o.scenario)...)
 	if len(scenarios) == 1 && scenarios[0] == "all" {
 		scenarios = nil
 	}
 	var fanouts []int
-	for _, s := range splitList(*subs) {
+	for _, s := range splitList(o.subs) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return fmt.Errorf("--subs: %q is not a positive number", s)
+			return usagef("%s: %q is not a positive number", flagRef(cmd, "subs"), s)
 		}
 		fanouts = append(fanouts, n)
 	}
-	if *recvFail < 0 || *recvFail >= 1 {
-		return fmt.Errorf("--receiver-fail-rate must be in [0, 1)")
+	if o.recvFail < 0 || o.recvFail >= 1 {
+		return usagef("%s must be in [0, 1)", flagRef(cmd, "receiver-fail-rate"))
 	}
-	logger, err := newLogger(stderr, *logLevel, "text")
+	logger, err := newLogger(cmd.ErrOrStderr(), o.logLevel, "text")
 	if err != nil {
 		return err
 	}
@@ -77,10 +86,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	go func() { defer close(done); progress.Report(stdout, tty, interval, stop) }()
 	results, runErr := bench.Run(ctx, bench.Options{
-		Target: *target, Nodes: *nodes, Scenarios: scenarios,
-		Clients: *clients, Batch: *batch, Payload: *payload, Duration: *duration, Rate: *rate,
-		Subs: fanouts, InFlight: *inFlight, Deliveries: *deliveries, OrderedSubs: *orderedSubs, OrderedEvents: *orderedEvents,
-		Receiver: bench.ReceiverConfig{Latency: *recvLatency, FailRate: *recvFail},
+		Target: o.target, Nodes: o.nodes, Scenarios: scenarios,
+		Clients: o.clients, Batch: o.batch, Payload: o.payload, Duration: o.duration, Rate: o.rate,
+		Subs: fanouts, InFlight: o.inFlight, Deliveries: o.deliveries, OrderedSubs: o.orderedSubs, OrderedEvents: o.orderedEvents,
+		Receiver: bench.ReceiverConfig{Latency: o.recvLatency, FailRate: o.recvFail},
 		Logger:   logger, Out: lineWriter{stdout, tty}, Progress: progress,
 	})
 	close(stop)
@@ -89,7 +98,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout)
 		bench.WriteTable(stdout, results)
 	}
-	if err := writeJSON(*jsonOut, results); err != nil {
+	if err := writeJSONFile(o.jsonOut, results); err != nil {
 		return err
 	}
 	if runErr != nil {
@@ -126,7 +135,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func writeJSON(path string, v any) error {
+func writeJSONFile(path string, v any) error {
 	if path == "" {
 		return nil
 	}

@@ -1,129 +1,163 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
-	"time"
+
+	"github.com/herald-io/herald/api"
+	"github.com/spf13/cobra"
 )
 
-const clusterUsage = `Usage:
-  herald cluster status   [--addr HTTPADDR]
-  herald cluster join     [--addr HTTPADDR] --id ID --raft-addr ADDR --http-addr ADDR
-  herald cluster remove   [--addr HTTPADDR] --id ID
-  herald cluster transfer [--addr HTTPADDR] [--to ID]
-
---addr is any member's HTTP address (default 127.0.0.1:8080; https://... for
-a cluster serving HTTPS, with --ca FILE for a private CA); requests that only
-the leader can serve are forwarded to it.
-`
-
-func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, clusterUsage)
-		return errors.New("missing subcommand")
+func newClusterCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "inspect or change the cluster's members",
+		Long: `Inspect or change the cluster's members. --addr is any member: requests that
+only the leader can serve are relayed to it.`,
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("cluster "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of any member")
-	id := fs.String("id", "", "node id (join, remove)")
-	raftAddr := fs.String("raft-addr", "", "Raft address of the joining node")
-	httpAddr := fs.String("http-addr", "", "HTTP address of the joining node")
-	to := fs.String("to", "", "transfer: the member to hand leadership to (default: any up-to-date voter)")
-	ca := fs.String("ca", "", "CA certificate (PEM) to trust when --addr is https:// with a private CA")
-	if err := envFlags(fs); err != nil {
-		return err
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var method, path string
-	var body any
-	switch sub {
-	case "status":
-		method, path = http.MethodGet, "/v1/cluster"
-	case "join":
-		if *id == "" || *raftAddr == "" || *httpAddr == "" {
-			return errors.New("join needs --id, --raft-addr and --http-addr")
-		}
-		method, path = http.MethodPost, "/v1/cluster/nodes"
-		body = map[string]any{"id": *id, "raft_addr": *raftAddr, "http_addr": *httpAddr, "voter": true}
-	case "remove":
-		if *id == "" {
-			return errors.New("remove needs --id")
-		}
-		method, path = http.MethodDelete, "/v1/cluster/nodes/"+*id
-	case "transfer":
-		method, path = http.MethodPost, "/v1/cluster/leader/transfer"
-		body = map[string]string{"to": *to}
-	default:
-		fmt.Fprint(stderr, clusterUsage)
-		return fmt.Errorf("unknown subcommand %q", sub)
-	}
-	client, err := cliClient(*ca)
-	if err != nil {
-		return err
-	}
-	return callAPI(ctx, client, stdout, method, httpBase(*addr)+path, body)
+	cmd.AddCommand(newClusterStatusCmd(), newClusterJoinCmd(), newClusterRemoveCmd(), newClusterTransferCmd())
+	return cmd
 }
 
-func httpBase(addr string) string {
-	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
-		return strings.TrimSuffix(addr, "/")
+func newClusterStatusCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "show the members, their state and the leader",
+		Long: `Show the members, their Raft and HTTP addresses, state and suffrage, and the
+leader: the leader's view (a follower relays the request), or with
+--consistency local the answering node's own.`,
+		Example: `herald cluster status --addr 127.0.0.1:8090`,
+		Args:    nargs(0, 0, ""),
 	}
-	return "http://" + addr
-}
-
-// callAPI makes one request and prints the JSON answer indented; an error
-// answer becomes the command's error.
-func callAPI(ctx context.Context, client *http.Client, stdout io.Writer, method, url string, body any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	cons := consistencyFlag(cmd.Flags())
+	k := addConn(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := k.client()
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
+		cl, err := c.Cluster(cmd.Context(), queryOpts(cons))
+		if err != nil {
+			return err
 		}
-		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-			return fmt.Errorf("%s: %s (%s)", resp.Status, e.Error.Message, e.Error.Code)
+		w := cmd.OutOrStdout()
+		if k.json() {
+			return writeJSON(w, cl)
 		}
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(raw))
+		leader := "none known"
+		if cl.Leader != "" {
+			leader = cl.Leader
+			if cl.LeaderHTTPAddr != "" {
+				leader += " (" + cl.LeaderHTTPAddr + ")"
+			}
+		}
+		fmt.Fprintf(w, "leader %s; answered by %s; commit index %d, applied index %d\n\n", leader, cl.ID, cl.CommitIndex, cl.AppliedIndex)
+		tw := newTable(w, "ID", "STATE", "SUFFRAGE", "RAFT_ADDR", "HTTP_ADDR")
+		for _, n := range cl.Nodes {
+			row(tw, n.ID, n.State, n.Suffrage, orDash(n.RaftAddr), orDash(n.HTTPAddr))
+		}
+		return tw.Flush()
 	}
-	var out bytes.Buffer
-	if json.Indent(&out, raw, "", "  ") != nil {
-		out.Reset()
-		out.Write(raw)
+	return cmd
+}
+
+func newClusterJoinCmd() *cobra.Command {
+	var id, raftAddr, httpAddr string
+	var nonVoter bool
+	cmd := &cobra.Command{
+		Use:   "join --id ID --raft-addr ADDR --http-addr ADDR [--non-voter]",
+		Short: "add a member (herald serve --join does this itself)",
+		Long: `Add a member to the cluster, or update a known member's addresses; a
+non-voter receives the log and serves reads but never votes or leads
+(joining it again without --non-voter promotes it). herald serve --join
+does this itself; this command is for nodes started without --join.`,
+		Annotations: map[string]string{annUsage: "--id ID --raft-addr ADDR --http-addr ADDR [--non-voter]"},
+		Example:     `herald cluster join --id n4 --raft-addr 127.0.0.1:8111 --http-addr 127.0.0.1:8110`,
+		Args:        nargs(0, 0, ""),
 	}
-	fmt.Fprintln(stdout, strings.TrimSpace(out.String()))
-	return nil
+	cmd.Flags().StringVar(&id, "id", "", "the new member's node `ID`")
+	cmd.Flags().StringVar(&raftAddr, "raft-addr", "", "its Raft address, `HOST:PORT`")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "its HTTP address, `HOST:PORT`")
+	cmd.Flags().BoolVar(&nonVoter, "non-voter", false, "join as a non-voting member (a read replica)")
+	k := addConn(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := required(cmd, "id", "raft-addr", "http-addr"); err != nil {
+			return err
+		}
+		c, err := k.client()
+		if err != nil {
+			return err
+		}
+		res, err := c.Join(cmd.Context(), api.JoinRequest{ID: id, RaftAddr: raftAddr, HTTPAddr: httpAddr, Voter: api.Ptr(!nonVoter)})
+		if err != nil {
+			return err
+		}
+		if k.json() {
+			return writeJSON(cmd.OutOrStdout(), res)
+		}
+		kind := "voter"
+		if !res.Voter {
+			kind = "non-voter"
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "joined %s as a %s (raft %s, http %s)\n", res.ID, kind, res.RaftAddr, res.HTTPAddr)
+		return err
+	}
+	return cmd
+}
+
+func newClusterRemoveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "remove NODE_ID",
+		Short: "remove a member (the leader refuses to remove itself: transfer first)",
+		Example: `herald cluster remove n3
+# removed n3`,
+		Args: nargs(1, 1, "NODE_ID"),
+	}
+	k := addConn(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := k.client()
+		if err != nil {
+			return err
+		}
+		res, err := c.RemoveNode(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		if k.json() {
+			return writeJSON(cmd.OutOrStdout(), res)
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", res.Removed)
+		return err
+	}
+	return cmd
+}
+
+func newClusterTransferCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "transfer [NODE_ID]",
+		Short: "hand leadership to NODE_ID (default: any up-to-date voter)",
+		Example: `herald cluster transfer n2
+# leader is now n2`,
+		Args: nargs(0, 1, "at most one NODE_ID"),
+	}
+	k := addConn(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		to := ""
+		if len(args) == 1 {
+			to = args[0]
+		}
+		c, err := k.client()
+		if err != nil {
+			return err
+		}
+		res, err := c.TransferLeader(cmd.Context(), to)
+		if err != nil {
+			return err
+		}
+		if k.json() {
+			return writeJSON(cmd.OutOrStdout(), res)
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "leader is now %s\n", res.Leader)
+		return err
+	}
+	return cmd
 }

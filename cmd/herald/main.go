@@ -1,18 +1,21 @@
-// Command herald is Herald's single binary: the server (serve), a
-// three-node cluster in one process for trying things out (dev), the
-// benchmark (bench) and version.
+// Command herald is Herald's single binary: the server (serve), a local
+// cluster in one process (dev), a client for the whole HTTP API (publish,
+// events, stores, subs, deliveries, cluster, backup), the offline node
+// tools (restore, recover, compact) and the benchmark (bench).
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -21,67 +24,209 @@ var Version = "dev"
 // userAgent is the User-Agent of every webhook this binary sends.
 func userAgent() string { return "Herald/" + Version }
 
-const usage = `Herald: an event store with built-in webhook delivery.
-
-Usage:
-  herald [serve flags]          same as "herald serve"
-  herald serve [flags]          run a node (single node in ./herald-data by default)
-  herald dev [--nodes 3]        run a loopback cluster in one process
-  herald bench publish [flags]  measure publish throughput and latency
-  herald cluster status|join|remove|transfer [--addr HTTPADDR]
-                                inspect or change cluster membership
-  herald backup --addr HTTPADDR --out FILE   copy a node's event log
-  herald restore --data DIR --from FILE      new single-node data dir from a backup
-  herald recover --data DIR --peers FILE     after losing quorum: set a stopped node's members
-  herald compact --data DIR                  shrink a stopped node's event log file (after retention)
-  herald version                print the version
-
-Run "herald <command> -h" for a command's flags.
-`
+// cliUserAgent is the User-Agent of the CLI's API requests.
+func cliUserAgent() string { return "herald-cli/" + Version }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills at once
+	}()
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+// run runs the command line args and returns the exit status: 0, 1 for a
+// failure, 2 for a usage error.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "herald: no command given, serving a single node (herald help lists the commands)")
+		args = []string{"serve"}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch cmd {
-	case "serve":
-		err = runServe(ctx, args, stdout, stderr)
-	case "dev":
-		err = runDev(ctx, args, stdout, stderr)
-	case "bench":
-		err = runBench(ctx, args, stdout, stderr)
-	case "cluster":
-		err = runCluster(ctx, args, stdout, stderr)
-	case "backup":
-		err = runBackup(ctx, args, stdout, stderr)
-	case "restore":
-		err = runRestore(ctx, args, stdout, stderr)
-	case "recover":
-		err = runRecover(ctx, args, stdout, stderr)
-	case "compact":
-		err = runCompact(ctx, args, stdout, stderr)
-	case "version":
-		fmt.Fprintf(stdout, "herald %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "herald: unknown command %q\n\n%s", cmd, usage)
-		return 2
-	}
-	if errors.Is(err, flag.ErrHelp) {
+	root := newRoot()
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(longDashCompat(root, append([]string{}, args...)))
+	ran := false // a command's own code started: its errors are failures unless marked
+	markRun(root, &ran)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return 0
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "herald %s: %v\n", cmd, err)
-		return 1
+	if cmd == nil {
+		cmd = root
 	}
-	return 0
+	if !ran || isUsage(err) {
+		fmt.Fprintf(stderr, "error: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "Run '%s -h' for usage.\n", cmd.CommandPath())
+		return 2
+	}
+	fmt.Fprintf(stderr, "error: %s\n", err)
+	return 1
+}
+
+func oneLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// markRun wraps every command's RunE to record that it started.
+func markRun(c *cobra.Command, ran *bool) {
+	if fn := c.RunE; fn != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			*ran = true
+			return fn(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRun(sub, ran)
+	}
+}
+
+func init() {
+	cobra.EnableCommandSorting = false // the help lists commands in the order added
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "herald",
+		Short: "Herald: an event store with built-in webhook delivery",
+		Long: `Herald: an event store with built-in webhook delivery.
+
+With no command, herald serves a single node like "herald serve".`,
+		Annotations:   map[string]string{annUsage: "            (no command: the same as herald serve)\nCOMMAND [flags]"},
+		Version:       Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Arguments that are no command: cobra would list suggestions on
+		// several lines; one line is enough.
+		Args: func(cmd *cobra.Command, args []string) error {
+			return unknownCommand(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return unknownCommand(cmd, args) },
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{cleanErr(err)}
+	})
+	root.SetHelpFunc(helpFunc)
+	root.SetUsageFunc(func(c *cobra.Command) error { helpFunc(c, nil); return nil })
+
+	addGroup(root, "Run a node", newServeCmd(), newDevCmd())
+	addGroup(root, "Events and stores", newPublishCmd(), newEventsCmd(), newStoresCmd())
+	addGroup(root, "Webhooks", newSubsCmd(), newDeliveriesCmd())
+	addGroup(root, "Operations", newClusterCmd(), newHealthCmd(), newOpenAPICmd(), newBackupCmd(), newRestoreCmd(), newRecoverCmd(), newCompactCmd(), newBenchCmd())
+	addGroup(root, "Other", newVersionCmd())
+	root.SetHelpCommand(newHelpCmd(root))
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Annotations = map[string]string{annGroup: "Other"}
+			c.Short = "print a shell completion script"
+			for _, sh := range c.Commands() {
+				sh.Short = "print the completion script for " + sh.Name()
+			}
+		}
+	}
+	groups(root)
+	// The version flag is added at execution; add it now so the help
+	// lists it and the variables skip it.
+	root.InitDefaultVersionFlag()
+	bindEnv(root)
+	root.SetVersionTemplate(versionText())
+	return root
+}
+
+func addGroup(root *cobra.Command, group string, cmds ...*cobra.Command) {
+	for _, c := range cmds {
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[annGroup] = group
+		root.AddCommand(c)
+	}
+}
+
+// groups gives every command that only holds subcommands a check of its
+// arguments: none is "which one?", another word is an unknown command.
+func groups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		groups(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = func(cmd *cobra.Command, args []string) error { return unknownCommand(cmd, args) }
+		c.RunE = func(cmd *cobra.Command, args []string) error { return unknownCommand(cmd, args) }
+	}
+}
+
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		var names []string
+		for _, s := range cmd.Commands() {
+			if s.IsAvailableCommand() {
+				names = append(names, s.Name())
+			}
+		}
+		return usagef("%s needs a command: %s", cmd.CommandPath(), strings.Join(names, ", "))
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	cmd.SuggestionsMinimumDistance = 2
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+	}
+	return &usageError{msg}
+}
+
+// versionText is what herald version and herald --version print.
+func versionText() string {
+	rev, modified, at := "unknown", "unknown", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			case "vcs.time":
+				at = s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("herald %s\nrevision:    %s\nmodified:    %s\ncommit time: %s\ngo:          %s\nplatform:    %s/%s\n",
+		Version, rev, modified, at, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version, VCS revision, commit time, Go version and platform",
+		Args:  nargs(0, 0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := io.WriteString(cmd.OutOrStdout(), versionText())
+			return err
+		},
+	}
+}
+
+// newHelpCmd is "herald help [COMMAND...]"; an unknown topic is a usage
+// error (cobra's own prints the root's help and succeeds).
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND...]",
+		Short: "show the commands, or one command's flags",
+		Annotations: map[string]string{
+			annGroup: "Other",
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, rest, err := root.Find(args)
+			if err != nil || c == nil || len(rest) > 0 {
+				return usagef("unknown help topic %q", strings.Join(args, " "))
+			}
+			c.InitDefaultHelpFlag()
+			helpFunc(c, nil)
+			return nil
+		},
+	}
 }

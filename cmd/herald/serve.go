@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,80 +14,104 @@ import (
 
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node"
+	"github.com/spf13/cobra"
 )
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", "herald-data", "data directory")
-	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP API listen address")
-	httpAdv := fs.String("http-advertise", "", "HTTP address other nodes use (default: the listen address)")
-	raftAddr := fs.String("raft", "127.0.0.1:8081", "Raft listen address")
-	raftAdv := fs.String("raft-advertise", "", "Raft address peers dial (default: the listen address)")
-	nodeID := fs.String("node-id", "", "node id (default: kept in DATA/node-id, generated on first start)")
-	bootstrap := fs.Bool("bootstrap", false, "form a new single-node cluster if DATA holds none (implied when --join is not given)")
-	join := fs.String("join", "", "comma-separated HTTP addresses of running members to join through (first start only)")
-	nonVoter := fs.Bool("non-voter", false, "join as a non-voting member (a read replica); with --join")
-	insecure := fs.Bool("insecure", false, "allow non-loopback listen addresses without authentication")
-	raftTLS := addTLSFlags(fs, "raft-", "mutual TLS for Raft")
-	httpTLS := addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
-	hbTimeout := fs.Duration("heartbeat-timeout", 0, "Raft heartbeat timeout (default 500ms)")
-	elTimeout := fs.Duration("election-timeout", 0, "Raft election timeout (default 500ms)")
-	leaseTimeout := fs.Duration("leader-lease-timeout", 0, "Raft leader lease timeout (default 250ms)")
-	retAge := fs.Duration("retention-max-age", 0, "default retention: remove events older than this (0: keep; stores may set their own)")
-	retEvents := fs.Uint64("retention-max-events", 0, "default retention: keep at most this many events per store (0: no limit)")
-	retEvery := fs.Duration("retention-interval", time.Minute, "how often the leader applies retention")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "text or json")
-	if err := envFlags(fs); err != nil {
-		return err
+// serveOpts are herald serve's flags. Their names and variables
+// (HERALD_<FLAG>) are a contract: scripts, systemd units and
+// systemtest/ start nodes with them.
+type serveOpts struct {
+	data, httpAddr, httpAdv, raftAddr, raftAdv, nodeID, join string
+	bootstrap, nonVoter, insecure                            bool
+	raftTLS, httpTLS                                         tlsFlags
+	hbTimeout, elTimeout, leaseTimeout                       time.Duration
+	retAge, retEvery                                         time.Duration
+	retEvents                                                uint64
+	logLevel, logFormat                                      string
+}
+
+func newServeCmd() *cobra.Command {
+	var o serveOpts
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "run a node (a single node in ./herald-data by default)",
+		Long: `Run a node. Without --join, its first start bootstraps a new single-node
+cluster in --data (never when --join is given); a restarted node rejoins
+from its data dir alone. SIGINT or SIGTERM stop it gracefully (a leader
+hands leadership over first).`,
+		Example: `herald serve --node-id n1 --data d1 --http 127.0.0.1:8080 --raft 127.0.0.1:8081
+herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 --join 127.0.0.1:8080`,
+		Annotations: map[string]string{annNode: "1"},
+		Args:        nargs(0, 0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	fs := cmd.Flags()
+	fs.StringVar(&o.data, "data", "herald-data", "data directory")
+	fs.StringVar(&o.httpAddr, "http", "127.0.0.1:8080", "HTTP API listen address")
+	fs.StringVar(&o.httpAdv, "http-advertise", "", "HTTP address other nodes use (default: the listen address)")
+	fs.StringVar(&o.raftAddr, "raft", "127.0.0.1:8081", "Raft listen address")
+	fs.StringVar(&o.raftAdv, "raft-advertise", "", "Raft address peers dial (default: the listen address)")
+	fs.StringVar(&o.nodeID, "node-id", "", "node id (default: kept in DATA/node-id, generated on first start)")
+	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new single-node cluster if DATA holds none (implied when --join is not given)")
+	fs.StringVar(&o.join, "join", "", "comma-separated HTTP addresses of running members to join through (first start only)")
+	fs.BoolVar(&o.nonVoter, "non-voter", false, "join as a non-voting member (a read replica); with --join")
+	fs.BoolVar(&o.insecure, "insecure", false, "allow non-loopback listen addresses without authentication")
+	o.raftTLS = addTLSFlags(fs, "raft-", "mutual TLS for Raft")
+	o.httpTLS = addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
+	fs.DurationVar(&o.hbTimeout, "heartbeat-timeout", 0, "Raft heartbeat timeout (default 500ms)")
+	fs.DurationVar(&o.elTimeout, "election-timeout", 0, "Raft election timeout (default 500ms)")
+	fs.DurationVar(&o.leaseTimeout, "leader-lease-timeout", 0, "Raft leader lease timeout (default 250ms)")
+	fs.DurationVar(&o.retAge, "retention-max-age", 0, "default retention: remove events older than this (0: keep; stores may set their own)")
+	fs.Uint64Var(&o.retEvents, "retention-max-events", 0, "default retention: keep at most this many events per store (0: no limit)")
+	fs.DurationVar(&o.retEvery, "retention-interval", time.Minute, "how often the leader applies retention")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
+	logger, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
 	}
-	joins := splitList(*join)
-	if *bootstrap && len(joins) > 0 {
-		return errors.New("--bootstrap and --join are exclusive")
+	joins := splitList(o.join)
+	if o.bootstrap && len(joins) > 0 {
+		return usagef("--bootstrap and --join are exclusive")
 	}
-	raftTLSCfg, err := raftTLS.config("raft-", true)
+	raftTLSCfg, err := o.raftTLS.config("raft-", true)
 	if err != nil {
 		return err
 	}
-	httpTLSCfg, err := httpTLS.config("", false)
+	httpTLSCfg, err := o.httpTLS.config("", false)
 	if err != nil {
 		return err
 	}
-	id, err := resolveNodeID(*data, *nodeID)
+	id, err := resolveNodeID(o.data, o.nodeID)
 	if err != nil {
 		return err
 	}
 	n, err := node.New(node.Config{
 		ID:                 id,
-		DataDir:            *data,
-		HTTPAddr:           *httpAddr,
-		HTTPAdvertise:      *httpAdv,
-		RaftAddr:           *raftAddr,
-		RaftAdvertise:      *raftAdv,
+		DataDir:            o.data,
+		HTTPAddr:           o.httpAddr,
+		HTTPAdvertise:      o.httpAdv,
+		RaftAddr:           o.raftAddr,
+		RaftAdvertise:      o.raftAdv,
 		Bootstrap:          len(joins) == 0,
 		Join:               joins,
-		NonVoter:           *nonVoter,
-		Insecure:           *insecure,
+		NonVoter:           o.nonVoter,
+		Insecure:           o.insecure,
 		RaftTLS:            raftTLSCfg,
 		HTTPTLS:            httpTLSCfg,
 		Logger:             logger,
 		UserAgent:          userAgent(),
-		HeartbeatTimeout:   *hbTimeout,
-		ElectionTimeout:    *elTimeout,
-		LeaderLeaseTimeout: *leaseTimeout,
-		Retention:          hlog.Retention{MaxAge: *retAge, MaxEvents: *retEvents},
-		RetentionInterval:  *retEvery,
+		HeartbeatTimeout:   o.hbTimeout,
+		ElectionTimeout:    o.elTimeout,
+		LeaderLeaseTimeout: o.leaseTimeout,
+		Retention:          hlog.Retention{MaxAge: o.retAge, MaxEvents: o.retEvents},
+		RetentionInterval:  o.retEvery,
 	})
 	if err != nil {
 		return err
@@ -100,7 +123,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if httpTLSCfg != nil {
 		scheme = "https"
 	}
-	fmt.Fprintf(stdout, "herald (version %s): node %s serving %s://%s (raft %s, data %s)\n", Version, id, scheme, n.HTTPAddr(), n.RaftAddr(), *data)
+	fmt.Fprintf(stdout, "herald (version %s): node %s serving %s://%s (raft %s, data %s)\n", Version, id, scheme, n.HTTPAddr(), n.RaftAddr(), o.data)
 	<-ctx.Done()
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

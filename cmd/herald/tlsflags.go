@@ -4,10 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
-	"fmt"
-	"net/http"
 	"os"
+
+	"github.com/spf13/pflag"
 )
 
 // tlsFlags are a certificate, its key and the CA that signs the cluster's
@@ -16,7 +15,7 @@ type tlsFlags struct {
 	cert, key, ca *string
 }
 
-func addTLSFlags(fs *flag.FlagSet, prefix, what string) tlsFlags {
+func addTLSFlags(fs *pflag.FlagSet, prefix, what string) tlsFlags {
 	return tlsFlags{
 		cert: fs.String(prefix+"tls-cert", "", what+": this node's certificate (PEM)"),
 		key:  fs.String(prefix+"tls-key", "", what+": its private key (PEM)"),
@@ -31,7 +30,7 @@ func (f tlsFlags) config(name string, mutual bool) (*tls.Config, error) {
 		return nil, nil
 	}
 	if *f.cert == "" || *f.key == "" {
-		return nil, fmt.Errorf("--%stls-cert and --%stls-key go together", name, name)
+		return nil, usagef("--%stls-cert and --%stls-key go together", name, name)
 	}
 	pair, err := tls.LoadX509KeyPair(*f.cert, *f.key)
 	if err != nil {
@@ -40,7 +39,7 @@ func (f tlsFlags) config(name string, mutual bool) (*tls.Config, error) {
 	cfg := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	if *f.ca == "" {
 		if mutual {
-			return nil, fmt.Errorf("--%stls-ca is required: Raft peers authenticate each other", name)
+			return nil, usagef("--%stls-ca is required: Raft peers authenticate each other", name)
 		}
 		return cfg, nil // other nodes' certificates verified against the system roots
 	}
@@ -54,23 +53,4 @@ func (f tlsFlags) config(name string, mutual bool) (*tls.Config, error) {
 	}
 	cfg.RootCAs, cfg.ClientCAs = pool, pool
 	return cfg, nil
-}
-
-// cliClient is the HTTP client of the CLI commands; caFile, if set, is the
-// CA to trust for a cluster serving HTTPS with private certificates.
-func cliClient(caFile string) (*http.Client, error) {
-	if caFile == "" {
-		return http.DefaultClient, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New(caFile + ": no PEM certificate")
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}, nil
 }

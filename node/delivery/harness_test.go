@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/internal/testutil"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -39,9 +36,12 @@ type localCommitter struct {
 	results int
 }
 
+// errNotLeader is what a failing localCommitter returns.
+var errNotLeader = errors.New("not the leader")
+
 func (c *localCommitter) CommitDeliveries(b *hlog.DeliveryBatch) error {
 	if c.fail.Load() {
-		return errors.New("not the leader")
+		return errNotLeader
 	}
 	c.mu.Lock()
 	c.batches++
@@ -52,21 +52,11 @@ func (c *localCommitter) CommitDeliveries(b *hlog.DeliveryBatch) error {
 	return c.db.Update(func(tx *hlog.Tx) error { return tx.ApplyDeliveries(*b) })
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("HERALD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 func newEnv(t *testing.T, tweak func(*Config)) *env {
 	t.Helper()
-	db, err := hlog.Open(filepath.Join(t.TempDir(), "events.db"), hlog.Options{InitialMmapSize: 1 << 22, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := testutil.TempDB(t) // checked and closed after e.stop (cleanups run last first)
 	e := &env{t: t, db: db, com: &localCommitter{db: db}}
-	cfg := Config{Source: db, Committer: e.com, Logger: testLogger(), FlushInterval: 2 * time.Millisecond,
+	cfg := Config{Source: db, Committer: e.com, Logger: testutil.Quiet(), FlushInterval: 2 * time.Millisecond,
 		Sender: NewSender(SenderConfig{UserAgent: "Herald/test"}),
 		NewID:  func(time.Time) string { return fmt.Sprintf("op_%d", e.seq.Add(1)) }}
 	if tweak != nil {
@@ -74,11 +64,9 @@ func newEnv(t *testing.T, tweak func(*Config)) *env {
 	}
 	e.d = New(cfg)
 	t.Cleanup(func() {
-		e.stop()
-		if err := db.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
+		if err := e.stop(); err != nil && !errors.Is(err, ErrStopped) {
+			t.Errorf("dispatcher: %v", err)
 		}
-		db.Close()
 	})
 	return e
 }
@@ -102,6 +90,20 @@ func (e *env) stop() error {
 		return err
 	case <-time.After(20 * time.Second):
 		e.t.Fatal("dispatcher did not stop")
+		return nil
+	}
+}
+
+// wait waits up to d for the dispatcher to stop by itself (a failed
+// commit) and returns Run's error.
+func (e *env) wait(d time.Duration) error {
+	e.t.Helper()
+	select {
+	case err := <-e.done:
+		e.running = false
+		return err
+	case <-time.After(d):
+		e.t.Fatalf("dispatcher still running after %v", d)
 		return nil
 	}
 }
@@ -196,18 +198,6 @@ func (e *env) patch(id string, p hlog.SubPatch) {
 	err := e.db.Update(func(tx *hlog.Tx) error { _, err := tx.PatchSubscription(id, p, time.Now().UnixNano()); return err })
 	if err != nil {
 		e.t.Fatal(err)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 	}
 }
 

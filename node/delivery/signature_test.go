@@ -51,7 +51,10 @@ func TestOfficialLibraryVerifiesOurSignatures(t *testing.T) {
 	}
 	// A secret that is not one of the signing ones is rejected.
 	otherS, _ := mustSecret(t)
-	wh, _ := standardwebhooks.NewWebhook(otherS)
+	wh, err := standardwebhooks.NewWebhook(otherS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := wh.Verify(body, h); err == nil {
 		t.Fatal("reference library accepted a foreign secret")
 	}
@@ -139,8 +142,11 @@ func TestBodySignatureVector(t *testing.T) {
 }
 
 func TestNewSecretShape(t *testing.T) {
-	a, _ := NewSecret()
-	b, _ := NewSecret()
+	a, errA := NewSecret()
+	b, errB := NewSecret()
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
 	if a == b || !strings.HasPrefix(a, SecretPrefix) {
 		t.Fatalf("secrets %q %q", a, b)
 	}

@@ -486,6 +486,13 @@ func (w *worker) handle(r sendResult) {
 			if it != nil {
 				delete(w.retries, a.Seq)
 			}
+			reason := "retry schedule exhausted"
+			if r.resp.Control == "abort-message" {
+				reason = "receiver answered webhook-delivery: abort-message"
+			}
+			// Once per delivery: a dead delivery leaves the retry set.
+			w.log.Warn("delivery dead", "event_id", a.EventID, "seq", a.Seq, "attempts", a.Attempt,
+				"reason", reason, "last_error", errorText(&a))
 			out.events = append(out.events, w.opEvent(now, "herald.delivery.dead", map[string]any{
 				"event_id": a.EventID, "seq": a.Seq, "attempts": a.Attempt, "last_error": errorText(&a),
 			}))
@@ -509,7 +516,10 @@ func (w *worker) handle(r sendResult) {
 		}
 		if out.sd.Disable != "" && !w.disabled {
 			w.disabled = true
-			w.log.Warn("subscription disabled", "reason", out.sd.Disable, "status", a.Status)
+			// Once: the loop stops here, and no new one starts before the
+			// disable is committed (see Dispatcher.Run).
+			w.log.Warn("subscription disabled", "reason", out.sd.Disable, "event_id", a.EventID, "seq", a.Seq,
+				"attempt", a.Attempt, "last_error", errorText(&a))
 			out.events = append(out.events, w.opEvent(now, "herald.subscription.disabled", map[string]any{
 				"reason": out.sd.Disable, "url": w.sub.URL,
 			}))

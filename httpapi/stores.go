@@ -1,0 +1,93 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/herald-io/herald/api"
+	hlog "github.com/herald-io/herald/log"
+	"github.com/julienschmidt/httprouter"
+)
+
+func toRetention(r *hlog.Retention) *api.Retention {
+	if r == nil || r.IsZero() {
+		return nil
+	}
+	out := &api.Retention{MaxEvents: r.MaxEvents}
+	if r.MaxAge > 0 {
+		out.MaxAge = formatDuration(r.MaxAge)
+	}
+	return out
+}
+
+func toStore(si hlog.StoreInfo) api.Store {
+	o := api.Store{Store: si.Name, FirstSeq: si.FirstSeq, LastSeq: si.LastSeq, HeadHash: si.HeadHash, Events: si.Events,
+		CreatedAt: utcTime(si.CreatedAt), Retention: toRetention(si.Retention), HeldBack: si.HeldBack}
+	if si.HeldBy != "" {
+		o.HeldBy = strings.Split(si.HeldBy, ",")
+	}
+	return o
+}
+
+func (a *API) putStore(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	store := ps.ByName("store")
+	body, err := readBody(w, r, api.MaxSmallBodyBytes)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var in api.SetRetention
+	if err := decodeStrict(body, &in, api.CodeInvalidRetention); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if in.Retention == nil {
+		a.writeError(w, r, reqErr(api.CodeInvalidRetention, "send {\"retention\":{\"max_age\":\"720h\",\"max_events\":N}} ({} of retention: the server default)"))
+		return
+	}
+	var ret hlog.Retention
+	if in.Retention.MaxAge != "" {
+		if ret.MaxAge, err = parseDuration(api.CodeInvalidRetention, "max_age", in.Retention.MaxAge); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
+	ret.MaxEvents = in.Retention.MaxEvents
+	if err := a.svc.Stores.SetRetention(r.Context(), store, ret); err != nil {
+		a.fail(w, r, body, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, api.StoreRetention{Store: store, Retention: toRetention(&ret)})
+}
+
+func (a *API) getStore(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	c, err := consistency(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	si, err := a.svc.Stores.Store(r.Context(), ps.ByName("store"), c)
+	if err != nil {
+		a.fail(w, r, nil, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, toStore(si))
+}
+
+func (a *API) listStores(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	c, err := consistency(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	list, err := a.svc.Stores.Stores(r.Context(), c)
+	if err != nil {
+		a.fail(w, r, nil, err)
+		return
+	}
+	out := api.StoreList{Stores: make([]api.Store, 0, len(list))}
+	for _, si := range list {
+		out.Stores = append(out.Stores, toStore(si))
+	}
+	a.writeJSON(w, r, http.StatusOK, out)
+}

@@ -1,0 +1,42 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/herald-io/herald/api"
+)
+
+// TestJoinRefusals: a join the leader can never apply is refused with a
+// permanent code (a client must not retry it), and changes nothing.
+func TestJoinRefusals(t *testing.T) {
+	cfg := fastConfig("solo", t.TempDir())
+	cfg.Bootstrap = true
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	c := clientOf(t, n)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		req  api.JoinRequest
+		code api.ErrorCode
+	}{
+		{"missing raft_addr", api.JoinRequest{ID: "n2", HTTPAddr: "127.0.0.1:9"}, api.CodeInvalidMember},
+		{"raft_addr without a port", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1", HTTPAddr: "127.0.0.1:9"}, api.CodeInvalidMember},
+		{"raft_addr port 0", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:9"}, api.CodeInvalidMember},
+		{"http_addr garbage", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:9", HTTPAddr: "::nope::"}, api.CodeInvalidMember},
+		{"the leader as a non-voter", api.JoinRequest{ID: "solo", RaftAddr: n.RaftAddr(), HTTPAddr: n.HTTPAddr(), Voter: api.Ptr(false)}, api.CodeConflict},
+	} {
+		_, err := c.Join(ctx, tc.req)
+		var ae *api.Error
+		if !api.IsCode(err, tc.code) || !errors.As(err, &ae) || ae.Retryable() {
+			t.Errorf("%s: %v, want %s (not retryable)", tc.name, err, tc.code)
+		}
+	}
+	info, err := n.Cluster(ctx, api.ConsistencyLocal)
+	if err != nil || len(info.Nodes) != 1 || info.Nodes[0].Suffrage != "voter" || !n.IsLeader() {
+		t.Fatalf("after refused joins: %+v %v", info, err)
+	}
+}
