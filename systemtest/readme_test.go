@@ -43,9 +43,8 @@ func TestREADME(t *testing.T) {
 		t.Fatalf("only %d steps found in the README's sh blocks", len(steps))
 	}
 
-	var received bytes.Buffer
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(&received, io.LimitReader(r.Body, 1<<20))
+		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer recv.Close()
