@@ -55,6 +55,46 @@ func TestThroughFollower(t *testing.T) {
 		t.Fatalf("subs: %+v", l)
 	}
 
+	// The rest of the client commands, through the same node: writes are
+	// relayed to (or forwarded as publishes to) the leader.
+	if g := okJSON[api.Subscription](c, "subs", "get", "shop", sub.ID); g.ID != sub.ID || g.Secret != "" {
+		t.Fatalf("subs get: %+v", g)
+	}
+	if u := okJSON[api.Subscription](c, "subs", "update", "shop", sub.ID, "--description", "via a follower"); u.Description != "via a follower" {
+		t.Fatalf("subs update: %+v", u)
+	}
+	if p := okJSON[api.Subscription](c, "subs", "pause", "shop", sub.ID); p.Status != api.StatusPaused {
+		t.Fatalf("subs pause: %+v", p)
+	}
+	if en := okJSON[api.Subscription](c, "subs", "enable", "shop", sub.ID); en.Status != api.StatusActive {
+		t.Fatalf("subs enable: %+v", en)
+	}
+	if rot := okJSON[api.Subscription](c, "subs", "rotate", "shop", sub.ID, "--grace", "1h"); !strings.HasPrefix(rot.Secret, "whsec_") || rot.Secret == sub.Secret {
+		t.Fatalf("subs rotate: %+v", rot)
+	}
+	if d := okJSON[api.Delivery](c, "subs", "test", "shop", sub.ID); d.Status != api.DeliverySucceeded {
+		t.Fatalf("subs test: %+v", d)
+	}
+	if ed := okJSON[api.EventDeliveries](c, "deliveries", "get", "shop", sub.ID, "x2"); ed.EventID != "x2" || len(ed.Attempts) == 0 {
+		t.Fatalf("deliveries get: %+v", ed)
+	}
+	if rd := okJSON[api.Redelivery](c, "deliveries", "redeliver", "shop", sub.ID, "x1"); rd.EventID != "x1" || rd.Status != api.DeliveryPending {
+		t.Fatalf("deliveries redeliver: %+v", rd)
+	}
+	if rp := okJSON[api.ReplayResult](c, "deliveries", "replay", "shop", sub.ID, "--from-seq", "3"); rp.FromSeq != 3 {
+		t.Fatalf("deliveries replay: %+v", rp)
+	}
+	if sr := okJSON[api.StoreRetention](c, "stores", "set-retention", "shop", "--max-events", "1000"); sr.Retention == nil || sr.Retention.MaxEvents != 1000 {
+		t.Fatalf("set-retention: %+v", sr)
+	}
+	if evs := jsonLines[api.Event](t, c.ok("events", "shop", "--follow", "--after", "2", "--limit", "1", "-o", "json")); len(evs) != 1 || evs[0].ID != "x2" {
+		t.Fatalf("events --follow: %+v", evs)
+	}
+	if out := c.ok("subs", "delete", "shop", sub.ID, "-o", "json"); out != "" {
+		t.Fatalf("subs delete printed %q", out)
+	}
+	wantAPIError(t, c.run("subs", "get", "shop", sub.ID), "not_found")
+
 	// A list of addresses: the first is down, the next one answers.
 	list := client{t, "http://" + freeAddr(t) + "," + c.addr}
 	if s := okJSON[api.Store](list, "stores", "shop"); s.LastSeq != 3 {
