@@ -301,6 +301,20 @@ func (c *Client) follow(resp *http.Response) {
 // once sends one attempt to base. sent is false when the request surely
 // never reached a server (so even a non-idempotent request may be retried).
 func (c *Client) once(ctx context.Context, base string, cl call) (resp *http.Response, sent bool, err error) {
+	resp, err = c.roundTrip(ctx, base, cl)
+	if err != nil {
+		return nil, !isDialError(err), err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, true, readError(resp, base)
+	}
+	return resp, true, nil
+}
+
+// roundTrip sends one request to base and returns whatever answer came,
+// unread; closing its body ends the request's timeout.
+func (c *Client) roundTrip(ctx context.Context, base string, cl call) (*http.Response, error) {
 	var cancel context.CancelFunc = func() {}
 	if !cl.noTimeout {
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout+cl.extra)
@@ -316,7 +330,7 @@ func (c *Client) once(ctx context.Context, base string, cl call) (resp *http.Res
 	req, err := http.NewRequestWithContext(ctx, cl.method, u, body)
 	if err != nil {
 		cancel()
-		return nil, false, fmt.Errorf("api: %w", err)
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	c.setHeaders(req.Header)
 	if cl.body != nil {
@@ -325,18 +339,13 @@ func (c *Client) once(ctx context.Context, base string, cl call) (resp *http.Res
 	for k, vs := range cl.header {
 		req.Header[k] = vs
 	}
-	resp, err = c.http.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		cancel()
-		return nil, !isDialError(err), fmt.Errorf("api: %s %s: %w", cl.method, u, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer cancel()
-		defer resp.Body.Close()
-		return nil, true, readError(resp, base)
+		return nil, fmt.Errorf("api: %s %s: %w", cl.method, u, err)
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
-	return resp, true, nil
+	return resp, nil
 }
 
 func (c *Client) setHeaders(h http.Header) {
@@ -394,31 +403,16 @@ func readError(resp *http.Response, base string) error {
 	return e
 }
 
-// Raw sends one request to the client's preferred address as it is, with
-// the client's User-Agent, credentials and Forwarded marker, then header
-// (which wins), and returns any response unread: no retries, no error
-// decoding, the client's Timeout for the whole exchange. The caller
-// closes the body. Herald's relay to the leader uses
-// it; everything else should use the typed methods.
-func (c *Client) Raw(ctx context.Context, method, pathAndQuery string, body io.Reader, header http.Header) (*http.Response, error) {
+// Raw sends one request to the client's preferred address as it is
+// (pathAndQuery escaped, body nil for none), with the client's
+// User-Agent, credentials and Forwarded marker, then header (which wins),
+// and returns any response unread: no retries, no error decoding, the
+// client's Timeout for the whole exchange. The caller closes the body.
+// Herald's relay to the leader uses it; everything else should use the
+// typed methods.
+func (c *Client) Raw(ctx context.Context, method, pathAndQuery string, body []byte, header http.Header) (*http.Response, error) {
 	base := c.bases[int(c.preferred.Load())%len(c.bases)]
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	req, err := http.NewRequestWithContext(ctx, method, base+pathAndQuery, body)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("api: %w", err)
-	}
-	c.setHeaders(req.Header)
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
+	return c.roundTrip(ctx, base, call{method: method, path: pathAndQuery, body: body, header: header})
 }
 
 // marshal encodes a request body.

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -31,10 +30,18 @@ type Route struct {
 // Option configures an API.
 type Option func(*API)
 
-// WithRelayTLS makes the API reach the leader over HTTPS, trusting
-// cfg.RootCAs and presenting cfg.Certificates (nil: plain HTTP).
-func WithRelayTLS(cfg *tls.Config) Option {
-	return func(a *API) { a.relay = newRelay(cfg) }
+// WithRelay makes the API relay to the leader through client, which must
+// mark its requests forwarded (api.Client.Forwarding) and allow a long
+// poll's wait (api.MaxWait) in its Timeout; https says whether the
+// cluster's HTTP addresses are served over TLS. The default is a plain
+// HTTP client of the API's own.
+func WithRelay(client *api.Client, https bool) Option {
+	return func(a *API) {
+		a.relay = &relay{client: client, scheme: "http://"}
+		if https {
+			a.relay.scheme = "https://"
+		}
+	}
 }
 
 // New returns the API handler over svc.
@@ -47,7 +54,7 @@ func New(svc Services, logger *slog.Logger, opts ...Option) *API {
 		o(a)
 	}
 	if a.relay == nil {
-		a.relay = newRelay(nil)
+		a.relay = plainRelay()
 	}
 	r := httprouter.New()
 	r.HandleMethodNotAllowed = true

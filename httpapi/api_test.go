@@ -191,7 +191,7 @@ func TestServiceErrorMapping(t *testing.T) {
 		{errors.New("disk on fire"), 500, "internal", false},
 	}
 	for _, tc := range cases {
-		c := errorCode(tc.err)
+		c, _ := classify(tc.err)
 		if c.Status() != tc.status || string(c) != tc.code || c.Retryable() != tc.retry {
 			t.Errorf("%v: got %d %s %v", tc.err, c.Status(), c, c.Retryable())
 		}

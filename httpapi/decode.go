@@ -108,19 +108,16 @@ func decodeStrict(body []byte, v any, fieldCode api.ErrorCode) error {
 
 // jsonKind names a Go type as the JSON a client should send.
 func jsonKind(goType string) string {
-	switch strings.TrimLeft(goType, "*") {
-	case "string":
+	t := strings.TrimLeft(goType, "*")
+	switch {
+	case t == "string":
 		return "a string"
-	case "bool":
+	case t == "bool":
 		return "true or false"
-	case "int", "int64", "uint64", "uint32", "int32", "float64":
+	case t == "int", t == "int64", t == "uint64", t == "uint32", t == "int32", t == "float64":
 		return "a number"
-	}
-	if strings.HasPrefix(strings.TrimLeft(goType, "*"), "[]") {
+	case strings.HasPrefix(t, "[]"):
 		return "an array"
-	}
-	if strings.HasPrefix(strings.TrimLeft(goType, "*"), "map[") {
-		return "an object"
 	}
 	return "an object"
 }

@@ -53,14 +53,8 @@ var errorCodes = []struct {
 	{context.Canceled, api.CodeUnavailable},
 }
 
-// errorCode is the one place an error becomes a code.
-func errorCode(err error) api.ErrorCode {
-	code, _ := classify(err)
-	return code
-}
-
-// classify returns err's code and the sentinel that decided it (nil when
-// none did).
+// classify is the one place an error becomes a code: it returns err's
+// code and the sentinel that decided it (nil when none did).
 func classify(err error) (api.ErrorCode, error) {
 	var re *requestError
 	if errors.As(err, &re) {

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,20 +11,18 @@ import (
 )
 
 // relay passes requests that only the leader can serve on to it, through
-// an api.Client (one connection pool for every leader it meets).
+// an api.Client whose requests are marked forwarded (one connection pool
+// for every leader it meets).
 type relay struct {
 	client *api.Client
 	scheme string // of the cluster's HTTP addresses
 }
 
-func newRelay(tlsCfg *tls.Config) *relay {
-	scheme := "http://"
-	if tlsCfg != nil {
-		scheme = "https://"
-	}
+// plainRelay reaches leaders over plain HTTP with a client of its own: for
+// an API built without WithRelay (tests).
+func plainRelay() *relay {
 	c, err := api.NewClient(api.Config{
 		// No Addresses: every call is made through On(leader).
-		TLS:        tlsCfg,
 		Timeout:    api.MaxWait + 10*time.Second, // a relayed long poll lasts up to MaxWait
 		UserAgent:  "herald-relay",
 		Forwarded:  true,
@@ -35,7 +31,7 @@ func newRelay(tlsCfg *tls.Config) *relay {
 	if err != nil {
 		panic(fmt.Sprintf("httpapi: relay client: %v", err)) // fixed, valid configuration
 	}
-	return &relay{client: c, scheme: scheme}
+	return &relay{client: c, scheme: "http://"}
 }
 
 // relayedRequestHeaders are the client's headers a relayed request keeps.
@@ -75,7 +71,7 @@ func (a *API) maybeRelay(w http.ResponseWriter, r *http.Request, body []byte, er
 			h[k] = v
 		}
 	}
-	resp, ferr := c.Raw(r.Context(), r.Method, r.URL.RequestURI(), bytes.NewReader(body), h)
+	resp, ferr := c.Raw(r.Context(), r.Method, r.URL.RequestURI(), body, h)
 	if ferr != nil {
 		a.log.Warn("relay to leader failed", "leader", leader, "error", ferr)
 		w.Header().Set(api.HeaderRetryAfter, "1")

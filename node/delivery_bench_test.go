@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
 )
@@ -41,7 +42,7 @@ func benchDeliverOn(b *testing.B, leader *testNode, subs, inFlight int) {
 	var ids []string
 	for i := 0; i < subs; i++ {
 		s, err := leader.CreateSubscription(ctx, subRequest("bench", hlog.SubPatch{
-			URL: &srv.URL, MaxInFlight: &inFlight, Status: ptr(hlog.SubPaused)}))
+			URL: &srv.URL, MaxInFlight: &inFlight, Status: api.Ptr(hlog.SubPaused)}))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -104,7 +104,7 @@ func TestDeliveryFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = leader.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{URL: &ordered.srv.URL, Ordered: ptr(true)}))
+	_, err = leader.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{URL: &ordered.srv.URL, Ordered: api.Ptr(true)}))
 	if err != nil {
 		t.Fatal(err)
 	}

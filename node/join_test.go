@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/herald-io/herald/api"
 )
@@ -12,10 +11,7 @@ import (
 // TestJoinRefusals: a join the leader can never apply is refused with a
 // permanent code (a client must not retry it), and changes nothing.
 func TestJoinRefusals(t *testing.T) {
-	cfg := fastConfig("solo", t.TempDir())
-	cfg.Bootstrap = true
-	n := mustStart(t, cfg)
-	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	n := mustStartCluster(t, 1, nil)[0]
 	c := clientOf(t, n)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -27,7 +23,7 @@ func TestJoinRefusals(t *testing.T) {
 		{"raft_addr without a port", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1", HTTPAddr: "127.0.0.1:9"}, api.CodeInvalidMember},
 		{"raft_addr port 0", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:9"}, api.CodeInvalidMember},
 		{"http_addr garbage", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:9", HTTPAddr: "::nope::"}, api.CodeInvalidMember},
-		{"the leader as a non-voter", api.JoinRequest{ID: "solo", RaftAddr: n.RaftAddr(), HTTPAddr: n.HTTPAddr(), Voter: api.Ptr(false)}, api.CodeConflict},
+		{"the leader as a non-voter", api.JoinRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), HTTPAddr: n.HTTPAddr(), Voter: api.Ptr(false)}, api.CodeConflict},
 	} {
 		_, err := c.Join(ctx, tc.req)
 		var ae *api.Error

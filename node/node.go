@@ -34,7 +34,7 @@ type Node struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 	// client calls other nodes' APIs (joins); peers is the same, marked
-	// as forwarded (publishes sent on to the leader).
+	// as forwarded (publishes sent on to the leader, the API's relay).
 	client *api.Client
 	peers  *api.Client
 
@@ -72,8 +72,10 @@ func New(cfg Config) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	client, err := api.NewClient(api.Config{
 		// No Addresses: every call goes to a node chosen then (On).
-		TLS:        cfg.HTTPTLS,
-		Timeout:    10 * time.Second,
+		TLS: cfg.HTTPTLS,
+		// Joins and publishes bound themselves with shorter contexts; a
+		// relayed long poll needs up to MaxWait.
+		Timeout:    api.MaxWait + 10*time.Second,
 		UserAgent:  "herald-node/" + cfg.ID,
 		MaxRetries: -1, // the callers retry as each call allows
 	})
@@ -173,7 +175,7 @@ func (n *Node) Open() (err error) {
 	go n.retentionLoop()
 
 	n.httpSrv = &http.Server{
-		Handler: httpapi.New(httpapi.All(n), n.cfg.Logger.With("node", n.cfg.ID), httpapi.WithRelayTLS(n.cfg.HTTPTLS)),
+		Handler: httpapi.New(httpapi.All(n), n.cfg.Logger.With("node", n.cfg.ID), httpapi.WithRelay(n.peers, n.cfg.HTTPTLS != nil)),
 		// net/http's own complaints (TLS handshakes that fail, bad
 		// requests) go to the http logger, not to stderr.
 		ErrorLog:          slog.NewLogLogger(n.cfg.Logger.With("subsystem", "http", "node", n.cfg.ID).Handler(), slog.LevelWarn),

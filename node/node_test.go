@@ -275,7 +275,7 @@ func TestSnapshotInstallOnFarBehindNode(t *testing.T) {
 	f.stop()
 	// A paused subscription: its state must travel in the snapshot too.
 	sub, err := leader.CreateSubscription(context.Background(), httpapi.CreateSubscriptionRequest{Store: "s",
-		Patch: hlog.SubPatch{URL: ptr("http://127.0.0.1:9/hook"), Status: ptr(hlog.SubPaused)}, FromSeq: ptr(uint64(1))})
+		Patch: hlog.SubPatch{URL: api.Ptr("http://127.0.0.1:9/hook"), Status: api.Ptr(hlog.SubPaused)}, FromSeq: api.Ptr(uint64(1))})
 	if err != nil {
 		t.Fatal(err)
 	}

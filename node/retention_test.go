@@ -25,7 +25,7 @@ func TestRetentionCompactsAcrossTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub, err := leader.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{
-		URL: ptr("http://127.0.0.1:9/hook"), Status: ptr(hlog.SubPaused)}))
+		URL: api.Ptr("http://127.0.0.1:9/hook"), Status: api.Ptr(hlog.SubPaused)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +111,7 @@ func TestNonVoterJoins(t *testing.T) {
 // kept event starts at the first kept event (as a from_seq below it does),
 // rather than failing with compacted.
 func TestReplaySinceAfterRetention(t *testing.T) {
-	cfg := fastConfig("solo", t.TempDir())
-	cfg.Bootstrap = true
-	cfg.RetentionInterval = 50 * time.Millisecond
-	n := mustStart(t, cfg)
-	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	n := mustStartCluster(t, 1, func(c *Config) { c.RetentionInterval = 50 * time.Millisecond })[0]
 	ctx := context.Background()
 	if err := n.SetRetention(ctx, "shop", hlog.Retention{MaxEvents: 5}); err != nil {
 		t.Fatal(err)
@@ -131,7 +127,7 @@ func TestReplaySinceAfterRetention(t *testing.T) {
 		si, err := n.DB().Store("shop")
 		return err == nil && si.FirstSeq == 8
 	})
-	sub, err := n.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{URL: ptr("http://127.0.0.1:9/hook"), Status: ptr(hlog.SubPaused)}))
+	sub, err := n.CreateSubscription(ctx, subRequest("shop", hlog.SubPatch{URL: api.Ptr("http://127.0.0.1:9/hook"), Status: api.Ptr(hlog.SubPaused)}))
 	if err != nil {
 		t.Fatal(err)
 	}

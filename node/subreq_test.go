@@ -10,5 +10,3 @@ import (
 func subRequest(store string, p hlog.SubPatch) httpapi.CreateSubscriptionRequest {
 	return httpapi.CreateSubscriptionRequest{Store: store, Patch: p}
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -175,17 +175,13 @@ func (s *Store) Open() (err error) {
 	}
 	if s.cfg.transport != nil {
 		s.trans = s.cfg.transport
-	} else if s.cfg.TLS != nil {
-		stream, err := newTLSStream(s.cfg.Bind, adv, s.cfg.TLS)
-		if err != nil {
-			return fmt.Errorf("raftstore: TLS transport on %s: %w", s.cfg.Bind, err)
-		}
-		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: stream, MaxPool: 5, Timeout: 10 * time.Second, Logger: hcl, MaxRPCsInFlight: noPipelining,
-		})
 	} else {
-		stream, err := newTCPStream(s.cfg.Bind, adv)
-		if err != nil {
+		var stream raft.StreamLayer
+		if s.cfg.TLS != nil {
+			if stream, err = newTLSStream(s.cfg.Bind, adv, s.cfg.TLS); err != nil {
+				return fmt.Errorf("raftstore: TLS transport on %s: %w", s.cfg.Bind, err)
+			}
+		} else if stream, err = newTCPStream(s.cfg.Bind, adv); err != nil {
 			return fmt.Errorf("raftstore: transport on %s: %w", s.cfg.Bind, err)
 		}
 		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
