@@ -58,6 +58,8 @@ type Config struct {
 	// HTTPClient replaces the client's own (TLS, CAFile and Timeout are
 	// then the caller's business).
 	HTTPClient *http.Client
+
+	forwardedFor string // Herald-Forwarded-For (ForwardingFor)
 }
 
 // Client calls the Herald API. It is safe for concurrent use.
@@ -356,6 +358,9 @@ func (c *Client) setHeaders(h http.Header) {
 	}
 	if c.cfg.Forwarded {
 		h.Set(HeaderForwarded, "1")
+	}
+	if c.cfg.forwardedFor != "" {
+		h.Set(HeaderForwardedFor, c.cfg.forwardedFor)
 	}
 }
 

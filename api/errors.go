@@ -23,7 +23,11 @@ const (
 	CodeInvalidRetention     ErrorCode = "invalid_retention"      // 400: a malformed retention body
 	CodeInvalidMember        ErrorCode = "invalid_member"         // 400: a malformed join or transfer body
 	CodeReservedStore        ErrorCode = "reserved_store"         // 400: a publish to _herald
-	CodeNotFound             ErrorCode = "not_found"              // 404: no such store, event, subscription, member or route
+	CodeInvalidKey           ErrorCode = "invalid_key"            // 400: a malformed API key request
+	CodeInvalidToken         ErrorCode = "invalid_token"          // 400: a malformed join token request
+	CodeUnauthorized         ErrorCode = "unauthorized"           // 401: no key, or an unknown, revoked or expired one
+	CodeForbidden            ErrorCode = "forbidden"              // 403: the key lacks the grant, or the origin is not allowed
+	CodeNotFound             ErrorCode = "not_found"              // 404: no such store, event, subscription, member, key or route
 	CodeMethodNotAllowed     ErrorCode = "method_not_allowed"     // 405: the route exists for other methods
 	CodeConflict             ErrorCode = "conflict"               // 409: conflicts with the current state
 	CodeCompacted            ErrorCode = "compacted"              // 410: removed by retention
@@ -47,6 +51,10 @@ var codeStatus = map[ErrorCode]int{
 	CodeInvalidRetention:     http.StatusBadRequest,
 	CodeInvalidMember:        http.StatusBadRequest,
 	CodeReservedStore:        http.StatusBadRequest,
+	CodeInvalidKey:           http.StatusBadRequest,
+	CodeInvalidToken:         http.StatusBadRequest,
+	CodeUnauthorized:         http.StatusUnauthorized,
+	CodeForbidden:            http.StatusForbidden,
 	CodeNotFound:             http.StatusNotFound,
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	CodeConflict:             http.StatusConflict,

@@ -8,6 +8,14 @@ const (
 	// HeaderForwarded marks a request one node sent to another; the
 	// receiving node answers it itself and never relays it again.
 	HeaderForwarded = "Herald-Forwarded"
+	// HeaderForwardedFor names the API key (its id) a node acts for when
+	// it passes a request on to the leader over the cluster port, or
+	// ForwardedAnonymous. Only the cluster port reads it: members are
+	// authenticated there by their certificates.
+	HeaderForwardedFor = "Herald-Forwarded-For"
+	// ForwardedAnonymous is HeaderForwardedFor's value for a request that
+	// a node running without authentication passes on.
+	ForwardedAnonymous = "anonymous"
 	// HeaderForwardedTo names the leader a follower relayed the request
 	// to.
 	HeaderForwardedTo = "Herald-Forwarded-To"

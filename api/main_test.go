@@ -39,7 +39,7 @@ func startCluster(size int) ([]*node.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := node.StartLocalCluster(context.Background(), node.LocalCluster{Dir: dir, Nodes: size,
+	nodes, err := node.StartLocalCluster(context.Background(), node.LocalCluster{Dir: dir, Nodes: size, NoAuth: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	nodesMu.Lock()
 	started = append(started, nodes...)

@@ -44,7 +44,7 @@ func TestPublishAccounting(t *testing.T) {
 		if r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max || r.Throughput <= 0 {
 			t.Fatalf("%s: latency or throughput not sane: %+v", cfg.Store, r)
 		}
-		got, err := StoreLastSeq(ctx, leader, cfg.Store)
+		got, err := StoreLastSeq(ctx, leader, "", cfg.Store)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,7 @@ type Cluster struct {
 
 // StartCluster starts size nodes with data under dir.
 func StartCluster(ctx context.Context, dir string, size int, logger *slog.Logger) (*Cluster, error) {
-	nodes, err := node.StartLocalCluster(ctx, node.LocalCluster{Dir: dir, Nodes: size, Logger: logger})
+	nodes, err := node.StartLocalCluster(ctx, node.LocalCluster{Dir: dir, Nodes: size, Logger: logger, NoAuth: true})
 	c := &Cluster{Nodes: nodes}
 	if err != nil {
 		c.Close()

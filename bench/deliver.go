@@ -14,6 +14,7 @@ import (
 // DeliverConfig describes a delivery run against a cluster's HTTP API.
 type DeliverConfig struct {
 	Target        string    // HTTP address (host:port) to create subscriptions and publish on
+	APIKey        string    // sent as a bearer token ("" for a cluster without auth)
 	Store         string    // default "bench-deliver"
 	Receiver      *Receiver // required: where the subscriptions point
 	Subscriptions int       // each receives every event (default 1)
@@ -63,8 +64,8 @@ type storeClient struct {
 	store string
 }
 
-func newStoreClient(target, store string) (*storeClient, error) {
-	c, err := newClient(target)
+func newStoreClient(target, apiKey, store string) (*storeClient, error) {
+	c, err := newClient(target, apiKey)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func Deliver(ctx context.Context, cfg DeliverConfig) (Result, error) {
 	}
 	res := Result{Name: name, Unit: "deliveries/s", Params: map[string]any{
 		"subscriptions": cfg.Subscriptions, "ordered": cfg.Ordered, "max_in_flight": cfg.MaxInFlight, "payload": cfg.Payload, "events": cfg.Events}}
-	a, err := newStoreClient(cfg.Target, cfg.Store)
+	a, err := newStoreClient(cfg.Target, cfg.APIKey, cfg.Store)
 	if err != nil {
 		return res, err
 	}
@@ -231,6 +232,7 @@ func (a *storeClient) publishBacklog(ctx context.Context, n, payload int, p *Pro
 // LatencyConfig describes the fixed-rate scenario.
 type LatencyConfig struct {
 	Target   string
+	APIKey   string
 	Store    string // default "bench-latency"
 	Receiver *Receiver
 	Rate     float64       // events/s (default 1,000)
@@ -256,7 +258,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (Result, error) {
 	if cfg.Clients <= 0 {
 		cfg.Clients = 64
 	}
-	a, err := newStoreClient(cfg.Target, cfg.Store)
+	a, err := newStoreClient(cfg.Target, cfg.APIKey, cfg.Store)
 	if err != nil {
 		return Result{}, err
 	}
@@ -268,7 +270,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (Result, error) {
 	defer a.remove([]subInfo{sub})
 	var mu sync.Mutex
 	acked := map[string]time.Time{}
-	res, err := Publish(ctx, PublishConfig{Targets: []string{cfg.Target}, Store: cfg.Store, Clients: cfg.Clients, Batch: 1,
+	res, err := Publish(ctx, PublishConfig{Targets: []string{cfg.Target}, APIKey: cfg.APIKey, Store: cfg.Store, Clients: cfg.Clients, Batch: 1,
 		Payload: cfg.Payload, Duration: cfg.Duration, Rate: cfg.Rate, Progress: cfg.Progress,
 		OnAck: func(id string, _, at time.Time) {
 			mu.Lock()

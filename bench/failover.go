@@ -61,7 +61,7 @@ func Failover(ctx context.Context, c *Cluster, cfg FailoverConfig) (Result, erro
 	if cfg.Receiver == nil {
 		return res, errors.New("bench: failover needs a receiver")
 	}
-	a, err := newStoreClient(leader.HTTPAddr(), store)
+	a, err := newStoreClient(leader.HTTPAddr(), "", store)
 	if err != nil {
 		return res, err
 	}
@@ -73,7 +73,7 @@ func Failover(ctx context.Context, c *Cluster, cfg FailoverConfig) (Result, erro
 	recvBefore := cfg.Receiver.Stats()
 	targets := make([]*api.Client, len(survivors))
 	for i, n := range survivors {
-		if targets[i], err = newClient(n.HTTPAddr()); err != nil {
+		if targets[i], err = newClient(n.HTTPAddr(), ""); err != nil {
 			return res, err
 		}
 		defer targets[i].CloseIdleConnections()

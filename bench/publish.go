@@ -19,6 +19,7 @@ import (
 // PublishConfig describes one publish run.
 type PublishConfig struct {
 	Targets  []string      // HTTP addresses (host:port); client i uses Targets[i%len]
+	APIKey   string        // sent as a bearer token ("" for a cluster without auth)
 	Store    string        // default "bench"
 	Clients  int           // concurrent clients, default 64
 	Batch    int           // events per request, default 1 (a single-event body)
@@ -152,8 +153,8 @@ const benchType = "bench/order/created"
 // events' data, which the benchmark does not need back (decoding it would
 // cost the client about four times the CPU of the rest of a request, on
 // the cores the cluster runs on).
-func newClient(target string) (*api.Client, error) {
-	return api.NewClient(api.Config{Addresses: []string{target}, UserAgent: "herald-bench", MaxRetries: -1, PublishWithoutData: true})
+func newClient(target, apiKey string) (*api.Client, error) {
+	return api.NewClient(api.Config{Addresses: []string{target}, APIKey: apiKey, UserAgent: "herald-bench", MaxRetries: -1, PublishWithoutData: true})
 }
 
 // newEvents returns n events of the benchmark's type carrying data.
@@ -185,7 +186,7 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 	data := Payload(cfg.Payload)
 	clients := make([]*api.Client, len(cfg.Targets))
 	for i, t := range cfg.Targets {
-		c, err := newClient(t)
+		c, err := newClient(t, cfg.APIKey)
 		if err != nil {
 			return res, err
 		}
@@ -310,8 +311,8 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 
 // StoreLastSeq asks a node for a store's last seq (linearizable), to check
 // that what a run counted as acknowledged is what the cluster holds.
-func StoreLastSeq(ctx context.Context, target, store string) (uint64, error) {
-	c, err := newClient(target)
+func StoreLastSeq(ctx context.Context, target, apiKey, store string) (uint64, error) {
+	c, err := newClient(target, apiKey)
 	if err != nil {
 		return 0, err
 	}

@@ -22,6 +22,9 @@ type Options struct {
 	// http://host:port); empty starts a loopback cluster of Nodes nodes in
 	// this process.
 	Target string
+	// APIKey is sent with every request to Target (the in-process
+	// cluster runs without authentication).
+	APIKey string
 	Nodes  int    // default 3
 	Dir    string // cluster data and the fsync baseline (default a temp dir)
 
@@ -177,7 +180,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		if !step(name) {
 			continue
 		}
-		cfg := PublishConfig{Targets: []string{target}, Clients: o.Clients, Payload: o.Payload, Duration: o.Duration,
+		cfg := PublishConfig{Targets: []string{target}, APIKey: o.APIKey, Clients: o.Clients, Payload: o.Payload, Duration: o.Duration,
 			Store: "bench-" + name, Progress: o.Progress}
 		if name == "publish-batch" {
 			cfg.Batch, cfg.Clients = o.Batch, min(o.Clients, 16) // a handful of batching producers
@@ -190,7 +193,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	}
 	if step("deliver") {
 		for _, s := range o.Subs {
-			r, err := Deliver(ctx, DeliverConfig{Target: target, Store: fmt.Sprintf("bench-deliver-%d", s), Receiver: recv,
+			r, err := Deliver(ctx, DeliverConfig{Target: target, APIKey: o.APIKey, Store: fmt.Sprintf("bench-deliver-%d", s), Receiver: recv,
 				Subscriptions: s, MaxInFlight: o.InFlight, Payload: o.Payload, Events: max(o.Deliveries/s, 2), Progress: o.Progress})
 			if err != nil {
 				return results, err
@@ -199,7 +202,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		}
 	}
 	if step("deliver-ordered") {
-		r, err := Deliver(ctx, DeliverConfig{Target: target, Store: "bench-deliver-ordered", Receiver: recv, Ordered: true,
+		r, err := Deliver(ctx, DeliverConfig{Target: target, APIKey: o.APIKey, Store: "bench-deliver-ordered", Receiver: recv, Ordered: true,
 			Subscriptions: o.OrderedSubs, Payload: o.Payload, Events: o.OrderedEvents, Progress: o.Progress})
 		if err != nil {
 			return results, err
@@ -207,7 +210,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		add(r)
 	}
 	if step("latency") {
-		r, err := Latency(ctx, LatencyConfig{Target: target, Receiver: recv, Rate: o.Rate, Duration: o.Duration,
+		r, err := Latency(ctx, LatencyConfig{Target: target, APIKey: o.APIKey, Receiver: recv, Rate: o.Rate, Duration: o.Duration,
 			Payload: o.Payload, Progress: o.Progress})
 		if err != nil {
 			return results, err

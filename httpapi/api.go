@@ -18,6 +18,12 @@ type API struct {
 	router *httprouter.Router
 	routes []Route
 	relay  *relay
+
+	auth  Authenticator                              // nil: no authentication (--no-auth, tests)
+	peer  func(*http.Request) (node string, ok bool) // set on the cluster port's API
+	cors  []string                                   // origins allowed besides the node's own
+	hosts []string                                   // nil: no Host check
+	used  func(keyID string)                         // told of every authenticated use of a key
 }
 
 // Route is one registered method and path, in OpenAPI's form
@@ -32,14 +38,43 @@ type Option func(*API)
 
 // WithRelay makes the API relay to the leader through client, which must
 // mark its requests forwarded (api.Client.Forwarding) and allow a long
-// poll's wait (api.MaxWait) in its Timeout; https says whether the
-// cluster's HTTP addresses are served over TLS. The default is a plain
-// HTTP client of the API's own.
-func WithRelay(client *api.Client, https bool) Option {
+// poll's wait (api.MaxWait) in its Timeout; it is called at the URL
+// Leader.RelayTarget gives. The default is a plain HTTP client of the
+// API's own.
+func WithRelay(client *api.Client) Option {
+	return func(a *API) { a.relay = &relay{client: client} }
+}
+
+// WithAuth turns authentication on: every route but /healthz, /readyz
+// and GET /v1/cluster/hello needs a bearer key that auth knows, with the
+// grant the route needs. used, when not nil, is told the key id of every
+// authenticated request (for last_used_at).
+func WithAuth(auth Authenticator, used func(keyID string)) Option {
+	return func(a *API) { a.auth, a.used = auth, used }
+}
+
+// WithPeer makes this the API of the cluster port: callers are members,
+// known by the certificate member returns (ok false for a caller without
+// one: only the enroll and hello routes take those); a member acts for the
+// identity in Herald-Forwarded-For, checked against this node's keys.
+func WithPeer(member func(*http.Request) (node string, ok bool)) Option {
+	return func(a *API) { a.peer = member }
+}
+
+// WithCORS lets pages of the listed origins ("*": any) call the API from
+// a browser; requests from other origins than the node's own are refused.
+func WithCORS(origins []string) Option {
+	return func(a *API) { a.cors = origins }
+}
+
+// WithHostCheck refuses requests whose Host is not an IP address,
+// localhost or one of names: against DNS rebinding, for an API that
+// listens on loopback.
+func WithHostCheck(names []string) Option {
 	return func(a *API) {
-		a.relay = &relay{client: client, scheme: "http://"}
-		if https {
-			a.relay.scheme = "https://"
+		a.hosts = []string{}
+		for _, n := range names {
+			a.hosts = append(a.hosts, strings.ToLower(n))
 		}
 	}
 }
@@ -76,51 +111,64 @@ func New(svc Services, logger *slog.Logger, opts ...Option) *API {
 	}
 	a.router = r
 
-	a.handle(http.MethodGet, "/healthz", a.healthz)
-	a.handle(http.MethodGet, "/v1/openapi.json", a.openapi)
+	a.handle(http.MethodGet, "/healthz", permNone, a.healthz)
+	a.handle(http.MethodGet, "/v1/openapi.json", permKey, a.openapi)
 	if svc.Cluster != nil {
-		a.handle(http.MethodGet, "/readyz", a.readyz)
-		a.handle(http.MethodGet, "/v1/cluster", a.cluster)
-		a.handle(http.MethodPost, "/v1/cluster/nodes", a.join)
-		a.handle(http.MethodDelete, "/v1/cluster/nodes/:id", a.remove)
-		a.handle(http.MethodPost, "/v1/cluster/leader/transfer", a.transfer)
+		a.handle(http.MethodGet, "/readyz", permNone, a.readyz)
+		a.handle(http.MethodGet, "/v1/cluster", permAdmin, a.cluster)
+		a.handle(http.MethodPost, "/v1/cluster/nodes", permAdmin, a.join)
+		a.handle(http.MethodDelete, "/v1/cluster/nodes/:id", permAdmin, a.remove)
+		a.handle(http.MethodPost, "/v1/cluster/leader/transfer", permAdmin, a.transfer)
+	}
+	if svc.Join != nil {
+		a.handle(http.MethodGet, "/v1/cluster/hello", permNone, a.hello)
+		a.handle(http.MethodPost, "/v1/cluster/tokens", permAdmin, a.createToken)
+		if a.peer != nil {
+			a.handle(http.MethodPost, "/v1/cluster/enroll", permNone, a.enroll)
+		}
+	}
+	if svc.Keys != nil {
+		a.handle(http.MethodPost, "/v1/keys", permAdmin, a.createKey)
+		a.handle(http.MethodGet, "/v1/keys", permAdmin, a.listKeys)
+		a.handle(http.MethodGet, "/v1/keys/:id", permAdmin, a.getKey)
+		a.handle(http.MethodDelete, "/v1/keys/:id", permAdmin, a.revokeKey)
 	}
 	if svc.Backup != nil {
-		a.handle(http.MethodGet, "/v1/backup", a.backup)
+		a.handle(http.MethodGet, "/v1/backup", permAdmin, a.backup)
 	}
 	if svc.Stores != nil {
-		a.handle(http.MethodGet, "/v1/stores", a.listStores)
-		a.handle(http.MethodGet, "/v1/stores/:store", a.getStore)
-		a.handle(http.MethodPut, "/v1/stores/:store", a.putStore)
+		a.handle(http.MethodGet, "/v1/stores", permKey, a.listStores)
+		a.handle(http.MethodGet, "/v1/stores/:store", permRead, a.getStore)
+		a.handle(http.MethodPut, "/v1/stores/:store", permAdmin, a.putStore)
 	}
 	if svc.Events != nil {
-		a.handle(http.MethodPost, "/v1/stores/:store/events", a.publish)
-		a.handle(http.MethodGet, "/v1/stores/:store/events", a.readEvents)
-		a.handle(http.MethodGet, "/v1/stores/:store/events/:id", a.getEvent)
+		a.handle(http.MethodPost, "/v1/stores/:store/events", permPublish, a.publish)
+		a.handle(http.MethodGet, "/v1/stores/:store/events", permRead, a.readEvents)
+		a.handle(http.MethodGet, "/v1/stores/:store/events/:id", permRead, a.getEvent)
 	}
 	if svc.Subscriptions != nil {
 		const subs = "/v1/stores/:store/subscriptions"
-		a.handle(http.MethodPost, subs, a.createSubscription)
-		a.handle(http.MethodGet, subs, a.listSubscriptions)
-		a.handle(http.MethodGet, subs+"/:id", a.getSubscription)
-		a.handle(http.MethodPatch, subs+"/:id", a.patchSubscription)
-		a.handle(http.MethodDelete, subs+"/:id", a.deleteSubscription)
-		a.handle(http.MethodPost, subs+"/:id/secret/rotate", a.rotateSecret)
-		a.handle(http.MethodPost, subs+"/:id/enable", a.setStatus(hlog.SubActive))
-		a.handle(http.MethodPost, subs+"/:id/pause", a.setStatus(hlog.SubPaused))
-		a.handle(http.MethodPost, subs+"/:id/test", a.testSubscription)
-		a.handle(http.MethodPost, subs+"/:id/replay", a.replay)
-		a.handle(http.MethodGet, subs+"/:id/deliveries", a.listDeliveries)
-		a.handle(http.MethodGet, subs+"/:id/deliveries/:event_id", a.eventDeliveries)
-		a.handle(http.MethodPost, subs+"/:id/deliveries/:event_id/redeliver", a.redeliver)
+		a.handle(http.MethodPost, subs, permSubs, a.createSubscription)
+		a.handle(http.MethodGet, subs, permSubs, a.listSubscriptions)
+		a.handle(http.MethodGet, subs+"/:id", permSubs, a.getSubscription)
+		a.handle(http.MethodPatch, subs+"/:id", permSubs, a.patchSubscription)
+		a.handle(http.MethodDelete, subs+"/:id", permSubs, a.deleteSubscription)
+		a.handle(http.MethodPost, subs+"/:id/secret/rotate", permSubs, a.rotateSecret)
+		a.handle(http.MethodPost, subs+"/:id/enable", permSubs, a.setStatus(hlog.SubActive))
+		a.handle(http.MethodPost, subs+"/:id/pause", permSubs, a.setStatus(hlog.SubPaused))
+		a.handle(http.MethodPost, subs+"/:id/test", permSubs, a.testSubscription)
+		a.handle(http.MethodPost, subs+"/:id/replay", permSubs, a.replay)
+		a.handle(http.MethodGet, subs+"/:id/deliveries", permSubs, a.listDeliveries)
+		a.handle(http.MethodGet, subs+"/:id/deliveries/:event_id", permSubs, a.eventDeliveries)
+		a.handle(http.MethodPost, subs+"/:id/deliveries/:event_id/redeliver", permSubs, a.redeliver)
 	}
 	return a
 }
 
 // handle registers a route. Every route with a {store} checks the name
 // before its handler runs, so a malformed store is invalid_store on every
-// route alike.
-func (a *API) handle(method, path string, h httprouter.Handle) {
+// route alike; then guard checks the caller's rights (p).
+func (a *API) handle(method, path string, p perm, h httprouter.Handle) {
 	if strings.Contains(path, "/:store") {
 		inner := h
 		h = func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
@@ -131,7 +179,7 @@ func (a *API) handle(method, path string, h httprouter.Handle) {
 			inner(w, r, ps)
 		}
 	}
-	a.router.Handle(method, path, h)
+	a.router.Handle(method, path, a.guard(p, h))
 	segs := strings.Split(path, "/")
 	for i, s := range segs {
 		if strings.HasPrefix(s, ":") {
@@ -145,7 +193,12 @@ func (a *API) handle(method, path string, h httprouter.Handle) {
 func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 
 // ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.checkHost(w, r) || a.checkOrigin(w, r) {
+		return
+	}
+	a.router.ServeHTTP(w, r)
+}
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	writeJSONBytes(w, http.StatusOK, []byte(`{"status":"ok"}`+"\n"))

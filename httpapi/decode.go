@@ -42,26 +42,31 @@ func appendString(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
-// checkJSONContentType accepts no Content-Type, application/json (and
-// any +json type), and application/x-www-form-urlencoded, which is what
-// `curl -d` sends unless told otherwise; the body is parsed as JSON either
-// way. Anything else (text/plain, multipart/form-data, ...) is refused.
-func checkJSONContentType(r *http.Request) error {
+// checkJSONContentType accepts application/json (and any +json type), and
+// no Content-Type only for an empty body. Anything else (a form, text/plain:
+// what a page of another site can send without asking) is refused.
+func checkJSONContentType(r *http.Request, body []byte) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return nil
+		if len(bytes.TrimSpace(body)) == 0 {
+			return nil
+		}
+		return reqErr(api.CodeUnsupportedMediaType, "a body needs Content-Type: application/json")
 	}
 	mt := strings.TrimSpace(strings.ToLower(strings.SplitN(ct, ";", 2)[0]))
-	if mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "application/x-www-form-urlencoded" {
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
 		return nil
 	}
-	return reqErr(api.CodeUnsupportedMediaType, "Content-Type %q: send application/json", ct)
+	return reqErr(api.CodeUnsupportedMediaType, "Content-Type %.100q: send application/json", ct)
 }
 
-// readBody reads a request body of at most limit bytes.
+// readBody reads a request body of at most limit bytes, which must be
+// JSON (checkJSONContentType).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if err := checkJSONContentType(r); err != nil {
-		return nil, err
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if err := checkJSONContentType(r, nil); err != nil {
+			return nil, err // refused before the body is read
+		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -70,6 +75,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 			return nil, reqErr(api.CodePayloadTooLarge, "body is larger than %d bytes", limit)
 		}
 		return nil, reqErr(api.CodeInvalidJSON, "reading body: %v", err)
+	}
+	if err := checkJSONContentType(r, body); err != nil {
+		return nil, err
 	}
 	return body, nil
 }

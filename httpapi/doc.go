@@ -17,6 +17,13 @@
 // (api.OpenAPI) is served at /v1/openapi.json; the tests validate every
 // request and response against it. docs/api.md documents the API.
 //
-// Cross-cutting concerns such as authentication slot in as middleware
-// around the router in New.
+// Authentication (auth.go): with WithAuth every route but /healthz,
+// /readyz and GET /v1/cluster/hello needs a bearer key, and the grant the
+// route is registered with (perm: a store action, admin, or any key);
+// guard runs before the handler and puts the caller's Identity in the
+// request's context. The same API on the cluster port (WithPeer) takes
+// only members, by certificate, acting for the key id they forward in
+// Herald-Forwarded-For. Bodies must be JSON; a browser Origin other than
+// the node's own needs WithCORS; an API on loopback checks Host
+// (WithHostCheck).
 package httpapi

@@ -24,6 +24,8 @@ type fakeService struct {
 	leader    string // LeaderHTTPAddr when notLeader
 	readyErr  error
 	joined    []api.JoinRequest
+	keys      map[string]api.Key // by the key itself
+	tokenTTL  time.Duration
 }
 
 func newFake(t *testing.T) *fakeService {
@@ -129,11 +131,11 @@ func (f *fakeService) Join(ctx context.Context, req api.JoinRequest) error {
 
 func (f *fakeService) Ready(ctx context.Context) error { return f.readyErr }
 
-func (f *fakeService) LeaderHTTPAddr() string {
-	if f.notLeader {
-		return f.leader
+func (f *fakeService) RelayTarget() (string, string) {
+	if f.notLeader && f.leader != "" {
+		return "http://" + f.leader, f.leader
 	}
-	return ""
+	return "", ""
 }
 
 func openBenchDB(b *testing.B) (*hlog.DB, error) {

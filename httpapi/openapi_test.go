@@ -441,7 +441,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // and their statuses. Each lists every code of its status, but the 503s:
 // NotReady (of /readyz) has only not_ready, Unavailable every other.
 var errorResponses = map[string]int{
-	"BadRequest": 400, "NotFound": 404, "MethodNotAllowed": 405, "Conflict": 409, "Gone": 410,
+	"BadRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404, "MethodNotAllowed": 405, "Conflict": 409, "Gone": 410,
 	"PayloadTooLarge": 413, "UnsupportedMediaType": 415, "Internal": 500, "Unavailable": 503, "NotReady": 503,
 }
 

@@ -15,7 +15,6 @@ import (
 // for every leader it meets).
 type relay struct {
 	client *api.Client
-	scheme string // of the cluster's HTTP addresses
 }
 
 // plainRelay reaches leaders over plain HTTP with a client of its own: for
@@ -31,11 +30,13 @@ func plainRelay() *relay {
 	if err != nil {
 		panic(fmt.Sprintf("httpapi: relay client: %v", err)) // fixed, valid configuration
 	}
-	return &relay{client: c, scheme: "http://"}
+	return &relay{client: c}
 }
 
 // relayedRequestHeaders are the client's headers a relayed request keeps.
-var relayedRequestHeaders = []string{"Content-Type", api.HeaderIdempotencyKey, "Accept", "Authorization", api.HeaderPrefer}
+// Never the caller's credentials: the node authenticates as itself and
+// names the identity it acts for (Herald-Forwarded-For).
+var relayedRequestHeaders = []string{"Content-Type", api.HeaderIdempotencyKey, "Accept", api.HeaderPrefer}
 
 // relayedResponseHeaders are the leader's headers the client gets back.
 var relayedResponseHeaders = []string{"Content-Type", "Location", api.HeaderRetryAfter, "Allow", api.HeaderFirstSeq, api.HeaderPreferenceApplied}
@@ -57,15 +58,18 @@ func (a *API) maybeRelay(w http.ResponseWriter, r *http.Request, body []byte, er
 	if !errors.Is(err, ErrNotLeader) || r.Header.Get(api.HeaderForwarded) != "" || a.svc.Leader == nil {
 		return false
 	}
-	leader := a.svc.Leader.LeaderHTTPAddr()
-	if leader == "" {
+	target, leader := a.svc.Leader.RelayTarget()
+	if target == "" {
 		return false
 	}
-	c, cerr := a.relay.client.On(a.relay.scheme + leader)
+	c, cerr := a.relay.client.On(target)
 	if cerr != nil {
 		return false
 	}
 	h := http.Header{}
+	if id := IdentityFrom(r.Context()); id != nil {
+		h.Set(api.HeaderForwardedFor, id.ForwardedFor())
+	}
 	for _, k := range relayedRequestHeaders {
 		if v := r.Header.Values(k); len(v) > 0 {
 			h[k] = v

@@ -121,9 +121,36 @@ type BackupService interface {
 
 // Leader locates the leader for relaying.
 type Leader interface {
-	// LeaderHTTPAddr returns the leader's HTTP address (host:port), or ""
-	// when unknown or when this node is the leader.
-	LeaderHTTPAddr() string
+	// RelayTarget returns where to relay a request for the leader (a URL:
+	// a node's cluster port) and the leader's HTTP address (host:port, for
+	// Herald-Forwarded-To); both "" when the leader is unknown or this
+	// node leads.
+	RelayTarget() (url, httpAddr string)
+}
+
+// KeyService manages API keys (admin only) and authenticates requests.
+type KeyService interface {
+	Authenticator
+	// CreateKey creates a key; the result's Key is the key itself, which
+	// is never shown again.
+	CreateKey(ctx context.Context, req api.KeyRequest) (api.Key, error)
+	Keys(ctx context.Context) ([]api.Key, error)
+	Key(ctx context.Context, id string) (api.Key, error)
+	// RevokeKey deletes a key on every node; leader only.
+	RevokeKey(ctx context.Context, id string) error
+}
+
+// JoinService lets new nodes into the cluster: join tokens, and the
+// certificates they buy.
+type JoinService interface {
+	// Hello names this node's cluster port (no key needed).
+	Hello() api.Hello
+	// CreateJoinToken makes a one-time join token valid for ttl; leader
+	// only.
+	CreateJoinToken(ctx context.Context, ttl time.Duration) (api.JoinToken, error)
+	// Enroll checks and consumes req's token and signs req's certificate
+	// request (cluster port only).
+	Enroll(ctx context.Context, req api.EnrollRequest) (api.EnrollResponse, error)
 }
 
 // Service is every role at once: what package node implements.
@@ -134,6 +161,8 @@ type Service interface {
 	ClusterService
 	BackupService
 	Leader
+	KeyService
+	JoinService
 }
 
 // Services are what an API serves. The routes of a nil service are not
@@ -146,11 +175,13 @@ type Services struct {
 	Cluster       ClusterService
 	Backup        BackupService
 	Leader        Leader
+	Keys          KeyService
+	Join          JoinService
 }
 
 // All serves every role from one Service.
 func All(s Service) Services {
-	return Services{Events: s, Stores: s, Subscriptions: s, Cluster: s, Backup: s, Leader: s}
+	return Services{Events: s, Stores: s, Subscriptions: s, Cluster: s, Backup: s, Leader: s, Keys: s, Join: s}
 }
 
 // PublishRequest is one publish call: one or more events for one store,

@@ -86,7 +86,11 @@ func (a *API) listStores(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		return
 	}
 	out := api.StoreList{Stores: make([]api.Store, 0, len(list))}
+	id := IdentityFrom(r.Context())
 	for _, si := range list {
+		if id != nil && !id.Allows(api.ActionRead, si.Name) {
+			continue // a key sees only the stores it may read
+		}
 		out.Stores = append(out.Stores, toStore(si))
 	}
 	a.writeJSON(w, r, http.StatusOK, out)

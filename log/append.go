@@ -18,6 +18,7 @@ type Tx struct {
 	tx          *bolt.Tx
 	appended    bool
 	subsChanged bool
+	keysChanged bool
 }
 
 // Appended is the outcome of one event in an Append.

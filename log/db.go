@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,6 +54,8 @@ type DB struct {
 	chMu        sync.Mutex
 	changed     chan struct{}
 	subsChanged chan struct{}
+
+	keysVersion atomic.Uint64 // bumped by every commit that changed keys
 }
 
 // Open opens (creating if needed) the log at path.
@@ -86,7 +89,7 @@ func (d *DB) openBolt() (*bolt.DB, error) {
 		return nil, openError(d.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs} {
+		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs, bucketKeys, bucketHashes, bucketTokens} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -233,6 +236,9 @@ func (d *DB) Update(fn func(*Tx) error) error {
 	if err == nil && t.subsChanged {
 		d.notifySubs()
 	}
+	if err == nil && t.keysChanged {
+		d.keysVersion.Add(1)
+	}
 	return err
 }
 
@@ -354,6 +360,7 @@ func (d *DB) Replace(r io.Reader) error {
 	d.log.Info("log replaced from snapshot", "path", d.path)
 	d.notify()
 	d.notifySubs()
+	d.keysVersion.Add(1)
 	return nil
 }
 
@@ -373,7 +380,7 @@ func PrepareRestore(path string) error {
 		return openError(path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs} {
+		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs, bucketKeys, bucketHashes, bucketTokens} {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("%w: not a Herald event log (no %q bucket)", ErrCorrupt, b)
 			}

@@ -115,6 +115,10 @@ func (n *Node) LeaderHTTPAddr() string {
 	if id == "" || id == n.cfg.ID {
 		return ""
 	}
+	return n.httpAddrOf(id)
+}
+
+func (n *Node) httpAddrOf(id string) string {
 	metas, err := n.db.Nodes()
 	if err != nil {
 		return ""
@@ -125,6 +129,27 @@ func (n *Node) LeaderHTTPAddr() string {
 		}
 	}
 	return ""
+}
+
+// leaderClusterURL is where requests for the leader go: its cluster port.
+// "" when the leader is unknown or this node leads.
+func (n *Node) leaderClusterURL() string {
+	id, addr := n.raft.Leader()
+	if id == "" || id == n.cfg.ID || addr == "" {
+		return ""
+	}
+	return "https://" + addr
+}
+
+// RelayTarget implements httpapi.Leader: relayed requests go to the
+// leader's cluster port, as this node.
+func (n *Node) RelayTarget() (url, httpAddr string) {
+	u := n.leaderClusterURL()
+	if u == "" {
+		return "", ""
+	}
+	id, _ := n.raft.Leader()
+	return u, n.httpAddrOf(id)
 }
 
 // registerLoop keeps this node's entry in the replicated node table true:
@@ -148,6 +173,11 @@ func (n *Node) registerLoop() {
 }
 
 func (n *Node) register() error {
+	if n.raft.IsLeader() {
+		if err := n.ensureAdminKey(); err != nil {
+			n.log.Warn("first admin key not created yet", "error", err)
+		}
+	}
 	want := hlog.NodeMeta{ID: n.cfg.ID, RaftAddr: n.raft.Addr(), HTTPAddr: n.httpAddr}
 	metas, err := n.db.Nodes()
 	if err != nil {
@@ -163,22 +193,32 @@ func (n *Node) register() error {
 	case leaderID == n.cfg.ID:
 		return n.raft.SetNode(want)
 	case leaderID != "":
-		if addr := n.LeaderHTTPAddr(); addr != "" {
-			return n.postJoin(addr, want)
+		if u := n.leaderClusterURL(); u != "" {
+			return n.postJoin(u, want)
 		}
 	}
-	// No usable leader: a node that has never joined asks its --join peers.
+	// No usable leader: a node that has never joined asks its --join
+	// members where their cluster ports are, and joins there.
 	var last error = fmt.Errorf("no leader known")
 	for _, addr := range n.cfg.Join {
-		if last = n.postJoin(addr, want); last == nil {
+		ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
+		hello, err := n.helloOf(ctx, addr)
+		cancel()
+		if err != nil {
+			last = fmt.Errorf("join via %s: %w", addr, err)
+			continue
+		}
+		if last = n.postJoin("https://"+hello.ClusterAddr, want); last == nil {
 			return nil
 		}
 	}
 	return last
 }
 
-func (n *Node) postJoin(addr string, m hlog.NodeMeta) error {
-	c, err := n.client.On(n.nodeURL(addr))
+// postJoin asks the member at url (a cluster port) to add this node; the
+// request is authenticated by this node's certificate.
+func (n *Node) postJoin(url string, m hlog.NodeMeta) error {
+	c, err := n.members.On(url)
 	if err != nil {
 		return err
 	}
@@ -186,9 +226,9 @@ func (n *Node) postJoin(addr string, m hlog.NodeMeta) error {
 	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
 	defer cancel()
 	if _, err := c.Join(ctx, api.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: &voter}); err != nil {
-		return fmt.Errorf("join via %s: %w", addr, err)
+		return fmt.Errorf("join via %s: %w", url, err)
 	}
-	n.log.Info("registered with cluster", "via", addr)
+	n.log.Info("registered with cluster", "via", url)
 	return nil
 }
 

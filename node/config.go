@@ -38,13 +38,22 @@ type Config struct {
 	// (a read replica); it never leads.
 	NonVoter bool
 
-	// Insecure allows listening on non-loopback addresses without
-	// authentication.
-	Insecure bool
+	// NoAuth turns API authentication off (every caller may do
+	// everything). Only with a loopback HTTPAddr: tests, benchmarks.
+	NoAuth bool
+	// CORSOrigins are browser origins besides the node's own whose pages
+	// may call the API ("*": any).
+	CORSOrigins []string
+	// JoinToken (herald cluster token) lets a new node obtain its
+	// certificate from the cluster it joins: needed with Join unless
+	// RaftTLS is set.
+	JoinToken string
 
-	// RaftTLS runs Raft over mutually authenticated TLS: this node's
-	// certificate, and the cluster CA as RootCAs and ClientCAs. A Raft
-	// listener with it may bind any address.
+	// RaftTLS, when set, is the operator's PKI for the cluster port (Raft
+	// and node-to-node HTTP): this node's certificate, and the cluster CA
+	// as RootCAs and ClientCAs. Without it the node uses the cluster's
+	// own CA in DATA/tls (created at bootstrap, handed over at join). The
+	// cluster port is TLS either way.
 	RaftTLS *tls.Config
 	// HTTPTLS serves the API over TLS (Certificates) and is the client
 	// configuration for calls to other nodes' APIs (RootCAs): joining and
@@ -116,13 +125,8 @@ func (c *Config) validate() error {
 	if c.Bootstrap && len(c.Join) > 0 {
 		return errors.New("node: Bootstrap and Join are exclusive")
 	}
-	if !c.Insecure {
-		if !IsLoopback(c.HTTPAddr) {
-			return fmt.Errorf("node: %s is not a loopback address and the HTTP API has no authentication yet; pass --insecure to listen there anyway", c.HTTPAddr)
-		}
-		if !IsLoopback(c.RaftAddr) && c.RaftTLS == nil {
-			return fmt.Errorf("node: Raft on %s (not loopback) needs mutual TLS (--raft-tls-cert, --raft-tls-key, --raft-tls-ca) or --insecure", c.RaftAddr)
-		}
+	if c.NoAuth && !IsLoopback(c.HTTPAddr) {
+		return fmt.Errorf("node: --no-auth is only for an API on a loopback address, not %s", c.HTTPAddr)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -42,7 +42,32 @@ func fastConfig(id, dir string) Config {
 		HeartbeatTimeout:   200 * time.Millisecond,
 		ElectionTimeout:    200 * time.Millisecond,
 		LeaderLeaseTimeout: 100 * time.Millisecond,
+		NoAuth:             true, // auth_test.go turns it on
 	}
+}
+
+// joinToken makes a join token on the current leader of nodes (asking
+// again if leadership moves meanwhile).
+func joinToken(t testing.TB, nodes []*testNode) string {
+	t.Helper()
+	var tok string
+	waitFor(t, 20*time.Second, "a join token from the leader", func() bool {
+		for _, n := range nodes {
+			if n.Node == nil || !n.IsLeader() {
+				continue
+			}
+			if n.tls.ca == nil {
+				return true // the operator's certificates: no tokens
+			}
+			jt, err := n.CreateJoinToken(context.Background(), time.Hour)
+			if err == nil {
+				tok = jt.Token
+				return true
+			}
+		}
+		return false
+	})
+	return tok
 }
 
 // mustStart starts a node from cfg; on first start it pins the picked
@@ -76,7 +101,7 @@ func (tn *testNode) stop() {
 func (tn *testNode) restart() {
 	tn.t.Helper()
 	cfg := tn.cfg
-	cfg.Bootstrap, cfg.Join = false, nil
+	cfg.Bootstrap, cfg.Join, cfg.JoinToken = false, nil, ""
 	n, err := New(cfg)
 	if err != nil {
 		tn.t.Fatal(err)
@@ -109,6 +134,7 @@ func mustStartCluster(t testing.TB, size int, tweak func(*Config)) []*testNode {
 			cfg.Bootstrap = true
 		} else {
 			cfg.Join = []string{nodes[0].HTTPAddr()}
+			cfg.JoinToken = joinToken(t, nodes)
 		}
 		if tweak != nil {
 			tweak(&cfg)

@@ -17,12 +17,15 @@ type LocalCluster struct {
 	Nodes  int
 	Port   int // first HTTP port; node i uses Port+2i (HTTP) and Port+2i+1 (Raft); 0 = free ports
 	Logger *slog.Logger
+	// NoAuth runs the API without authentication (tests, benchmarks);
+	// otherwise the first node writes its admin key to Dir/n1/admin.key.
+	NoAuth bool
 	// Tweak, if set, adjusts each node's config before it starts.
 	Tweak func(*Config)
 }
 
 // StartLocalCluster starts the nodes: the first bootstraps, the others
-// join through it. It returns when every node knows the leader and every
+// join through it with a join token from the leader. It returns when every node knows the leader and every
 // member's HTTP address. On error the started nodes are returned too, for
 // the caller to close.
 func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
@@ -37,6 +40,7 @@ func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 			HTTPAddr: "127.0.0.1:0",
 			RaftAddr: "127.0.0.1:0",
 			Logger:   lc.Logger,
+			NoAuth:   lc.NoAuth,
 		}
 		if lc.Port > 0 {
 			cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", lc.Port+2*i)
@@ -46,6 +50,11 @@ func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 			cfg.Bootstrap = true
 		} else {
 			cfg.Join = []string{nodes[0].HTTPAddr()}
+			tok, err := localToken(ctx, nodes)
+			if err != nil {
+				return nodes, err
+			}
+			cfg.JoinToken = tok
 		}
 		if lc.Tweak != nil {
 			lc.Tweak(&cfg)
@@ -61,6 +70,11 @@ func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 		if i == 0 {
 			if err := waitUntil(ctx, 15*time.Second, n.IsLeader); err != nil {
 				return nodes, fmt.Errorf("first node did not become leader: %w", err)
+			}
+			// Its admin key now, in its data dir, for the caller to hand
+			// out (the node would make it within half a second anyway).
+			if err := n.ensureAdminKey(); err != nil {
+				return nodes, err
 			}
 		}
 	}
@@ -82,6 +96,29 @@ func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 		return nodes, fmt.Errorf("cluster did not form: %w", err)
 	}
 	return nodes, nil
+}
+
+// localToken makes a join token on whichever node leads.
+func localToken(ctx context.Context, nodes []*Node) (string, error) {
+	var tok string
+	var last error
+	err := waitUntil(ctx, 15*time.Second, func() bool {
+		for _, n := range nodes {
+			if n.IsLeader() {
+				jt, err := n.CreateJoinToken(ctx, time.Hour)
+				if err == nil {
+					tok = jt.Token
+					return true
+				}
+				last = err
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return "", fmt.Errorf("join token: %w (%v)", err, last)
+	}
+	return tok, nil
 }
 
 func waitUntil(ctx context.Context, d time.Duration, cond func() bool) error {

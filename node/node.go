@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
+	"github.com/herald-io/herald/internal/clusterport"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node/delivery"
 	"github.com/herald-io/herald/raftstore"
@@ -33,10 +35,22 @@ type Node struct {
 	ids     *idGen
 	httpLn  net.Listener
 	httpSrv *http.Server
-	// client calls other nodes' APIs (joins); peers is the same, marked
-	// as forwarded (publishes sent on to the leader, the API's relay).
-	client *api.Client
-	peers  *api.Client
+	// cluster is the cluster port (Raft and node-to-node HTTP, TLS);
+	// peerSrv serves the API there to other members.
+	cluster *clusterport.Listener
+	peerSrv *http.Server
+	tls     *clusterTLS
+	keys    keyCache
+	// adminKeyMu makes one first admin key, not two.
+	adminKeyMu sync.Mutex
+	// public calls other nodes' public APIs (hello, before a node has
+	// joined); members calls their cluster ports as this node (joins,
+	// which a follower may relay on); peers is members marked forwarded
+	// (publishes sent on to the leader, the API's relay: never relayed
+	// again).
+	public  *api.Client
+	members *api.Client
+	peers   *api.Client
 
 	httpAddr string // advertised HTTP address
 
@@ -70,12 +84,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	client, err := api.NewClient(api.Config{
+	public, err := api.NewClient(api.Config{
 		// No Addresses: every call goes to a node chosen then (On).
-		TLS: cfg.HTTPTLS,
-		// Joins and publishes bound themselves with shorter contexts; a
-		// relayed long poll needs up to MaxWait.
-		Timeout:    api.MaxWait + 10*time.Second,
+		TLS:        cfg.HTTPTLS,
+		Timeout:    membershipTimeout,
 		UserAgent:  "herald-node/" + cfg.ID,
 		MaxRetries: -1, // the callers retry as each call allows
 	})
@@ -91,8 +103,7 @@ func New(cfg Config) (*Node, error) {
 		ids:          newIDGen(),
 		stop:         make(chan struct{}),
 		leaderChange: make(chan struct{}),
-		client:       client,
-		peers:        client.Forwarding(),
+		public:       public,
 		deliveryStop: make(chan struct{}),
 		deliveryDone: make(chan struct{}),
 	}, nil
@@ -116,6 +127,34 @@ func (n *Node) Open() (err error) {
 		return err
 	}
 
+	n.keys.db = n.db
+	if n.tls, err = n.setupTLS(); err != nil {
+		return err
+	}
+	n.cluster, err = clusterport.Listen(n.cfg.RaftAddr, n.tls.server, func(cs *tls.ConnectionState) bool {
+		_, ok := n.tls.member(cs)
+		return ok
+	}, n.cfg.Logger.With("subsystem", "cluster", "node", n.cfg.ID))
+	if err != nil {
+		return fmt.Errorf("node: cluster port: %w", err)
+	}
+	dialer := &clusterport.Dialer{TLS: n.tls.client}
+	if a, ok := n.cluster.Addr().(*net.TCPAddr); ok && !a.IP.IsUnspecified() {
+		dialer.Local = &net.TCPAddr{IP: a.IP} // talk from the IP we listen on
+	}
+	peers, err := api.NewClient(api.Config{
+		// No Addresses: every call goes to a member chosen then (On).
+		// Joins and publishes bound themselves with shorter contexts; a
+		// relayed long poll needs up to MaxWait.
+		HTTPClient: clusterHTTPClient(dialer, api.MaxWait+10*time.Second),
+		UserAgent:  "herald-node/" + n.cfg.ID,
+		MaxRetries: -1,
+	})
+	if err != nil {
+		return err
+	}
+	n.members, n.peers = peers, peers.Forwarding()
+
 	n.httpLn, err = net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("node: http listen: %w", err)
@@ -131,7 +170,8 @@ func (n *Node) Open() (err error) {
 	n.raft, err = raftstore.New(raftstore.Config{
 		ID:                 n.cfg.ID,
 		Dir:                n.cfg.DataDir,
-		Bind:               n.cfg.RaftAddr,
+		Cluster:            n.cluster,
+		Dialer:             dialer,
 		Advertise:          n.cfg.RaftAdvertise,
 		DB:                 n.db,
 		Logger:             n.cfg.Logger.With("subsystem", "raft", "node", n.cfg.ID),
@@ -142,7 +182,6 @@ func (n *Node) Open() (err error) {
 		SnapshotThreshold:  n.cfg.SnapshotThreshold,
 		SnapshotInterval:   n.cfg.SnapshotInterval,
 		TrailingLogs:       n.cfg.TrailingLogs,
-		TLS:                n.cfg.RaftTLS,
 		OnLeaderChange:     n.onLeaderChange,
 	})
 	if err != nil {
@@ -174,27 +213,53 @@ func (n *Node) Open() (err error) {
 	go n.deliveryLoop()
 	go n.retentionLoop()
 
-	n.httpSrv = &http.Server{
-		Handler: httpapi.New(httpapi.All(n), n.cfg.Logger.With("node", n.cfg.ID), httpapi.WithRelay(n.peers, n.cfg.HTTPTLS != nil)),
-		// net/http's own complaints (TLS handshakes that fail, bad
-		// requests) go to the http logger, not to stderr.
-		ErrorLog:          slog.NewLogLogger(n.cfg.Logger.With("subsystem", "http", "node", n.cfg.ID).Handler(), slog.LevelWarn),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second, // request bodies; long polls wait in the handler
-		IdleTimeout:       120 * time.Second,
+	httpLog := n.cfg.Logger.With("subsystem", "http", "node", n.cfg.ID)
+	opts := []httpapi.Option{httpapi.WithRelay(n.peers)}
+	if !n.cfg.NoAuth {
+		opts = append(opts, httpapi.WithAuth(n, n.keys.used))
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("http server stopped", "error", err)
+	public := append(slices.Clone(opts), httpapi.WithCORS(n.cfg.CORSOrigins))
+	if IsLoopback(n.cfg.HTTPAddr) {
+		host, _, _ := net.SplitHostPort(n.httpAddr)
+		public = append(public, httpapi.WithHostCheck([]string{host}))
+	}
+	n.httpSrv = n.newHTTPServer(httpapi.New(httpapi.All(n), n.cfg.Logger.With("node", n.cfg.ID), public...), httpLog)
+	peerOpts := append(slices.Clone(opts), httpapi.WithPeer(func(r *http.Request) (string, bool) {
+		if r.TLS == nil {
+			return "", false
 		}
-	}()
+		return n.tls.member(r.TLS)
+	}))
+	n.peerSrv = n.newHTTPServer(httpapi.New(httpapi.All(n), n.cfg.Logger.With("node", n.cfg.ID, "port", "cluster"), peerOpts...), httpLog)
+	for _, s := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{n.httpSrv, n.httpLn}, {n.peerSrv, n.cluster.HTTP()}} {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, clusterport.ErrClosed) {
+				n.log.Error("http server stopped", "error", err)
+			}
+		}()
+	}
 
 	n.wg.Add(1)
 	go n.registerLoop()
 	n.log.Info("node open", "http", n.httpAddr, "raft", n.raft.Addr(), "data", n.cfg.DataDir)
 	return nil
+}
+
+func (n *Node) newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler: h,
+		// net/http's own complaints (TLS handshakes that fail, bad
+		// requests) go to the http logger, not to stderr.
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second, // request bodies; long polls wait in the handler
+		IdleTimeout:       120 * time.Second,
+	}
 }
 
 // Shutdown stops the node gracefully: a leader with other voters first
@@ -229,13 +294,17 @@ func (n *Node) Close() error {
 
 func (n *Node) closeAll() error {
 	var errs []error
-	if n.httpSrv != nil {
+	for _, srv := range []*http.Server{n.httpSrv, n.peerSrv} {
+		if srv == nil {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := n.httpSrv.Shutdown(ctx); err != nil {
-			n.httpSrv.Close()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
 		}
 		cancel()
-	} else if n.httpLn != nil {
+	}
+	if n.httpSrv == nil && n.httpLn != nil {
 		n.httpLn.Close()
 	}
 	if n.batch != nil {
@@ -255,6 +324,12 @@ func (n *Node) closeAll() error {
 			errs = append(errs, err)
 		}
 	}
+	if n.cluster != nil {
+		n.cluster.Close() // Raft closed it already, unless Open failed first
+	}
+	if n.peers != nil {
+		n.peers.CloseIdleConnections()
+	}
 	n.wg.Wait()
 	if n.db != nil {
 		if err := n.db.Close(); err != nil && !errors.Is(err, hlog.ErrClosed) {
@@ -266,6 +341,9 @@ func (n *Node) closeAll() error {
 
 // ID returns the node id.
 func (n *Node) ID() string { return n.cfg.ID }
+
+// DataDir returns the node's data directory.
+func (n *Node) DataDir() string { return n.cfg.DataDir }
 
 // HTTPAddr returns the advertised HTTP address (host:port).
 func (n *Node) HTTPAddr() string { return n.httpAddr }

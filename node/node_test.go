@@ -402,15 +402,15 @@ func TestNoLeaderAnswers503(t *testing.T) {
 	}
 }
 
-func TestRefusesNonLoopbackWithoutInsecure(t *testing.T) {
+func TestNoAuthOnlyOnLoopback(t *testing.T) {
 	cfg := fastConfig("x", t.TempDir())
 	cfg.HTTPAddr = "0.0.0.0:0"
 	if _, err := New(cfg); err == nil {
-		t.Fatal("accepted 0.0.0.0 without Insecure")
+		t.Fatal("accepted NoAuth on 0.0.0.0")
 	}
-	cfg.Insecure = true
+	cfg.NoAuth = false
 	if _, err := New(cfg); err != nil {
-		t.Fatalf("with Insecure: %v", err)
+		t.Fatalf("with auth on 0.0.0.0: %v", err)
 	}
 	if !IsLoopback("[::1]:80") || !IsLoopback("localhost:1") || IsLoopback(":8080") || IsLoopback("10.0.0.1:1") {
 		t.Fatal("IsLoopback wrong")

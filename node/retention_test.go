@@ -84,7 +84,7 @@ func TestNonVoterJoins(t *testing.T) {
 	nodes := mustStartCluster(t, 3, nil)
 	leader := leaderOf(t, nodes)
 	cfg := fastConfig("n4", t.TempDir())
-	cfg.Join, cfg.NonVoter = []string{leader.HTTPAddr()}, true
+	cfg.Join, cfg.NonVoter, cfg.JoinToken = []string{leader.HTTPAddr()}, true, joinToken(t, nodes)
 	replica := mustStart(t, cfg)
 	waitFor(t, 10*time.Second, "n4 a non-voter", func() bool {
 		info, err := leader.Cluster(context.Background(), api.ConsistencyLocal)

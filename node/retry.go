@@ -50,8 +50,8 @@ func (n *Node) commit(ctx context.Context, req raftstore.AppendRequest) ([]hlog.
 				err = raftstore.ErrNotLeader // go round and send it
 			}
 		default:
-			if addr := n.LeaderHTTPAddr(); addr != "" {
-				res, err = n.publishTo(ctx, addr, req)
+			if u := n.leaderClusterURL(); u != "" {
+				res, err = n.publishTo(ctx, u, req)
 			} else {
 				err = raftstore.ErrNotLeader // leader's address not replicated here yet
 			}
@@ -76,12 +76,17 @@ func retryable(err error) bool {
 
 var errLeaderRefused = errors.New("the leader did not take the events")
 
-// publishTo sends already-identified events to the leader's API, marked
-// as forwarded so the leader answers itself. An answer from the leader
+// publishTo sends already-identified events to the leader's cluster port
+// (url), as this node acting for the caller's identity, marked as
+// forwarded so the leader answers itself. An answer from the leader
 // that is an API error keeps its code (a 503 is retried by commit);
 // failing to reach it is errLeaderRefused, also retried.
-func (n *Node) publishTo(ctx context.Context, addr string, req raftstore.AppendRequest) ([]hlog.Appended, error) {
-	c, err := n.peers.On(n.nodeURL(addr))
+func (n *Node) publishTo(ctx context.Context, url string, req raftstore.AppendRequest) ([]hlog.Appended, error) {
+	peers := n.peers
+	if id := httpapi.IdentityFrom(ctx); id != nil {
+		peers = peers.ForwardingFor(id.ForwardedFor())
+	}
+	c, err := peers.On(url)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,7 @@
 // (a thin adapter over a command processor that decodes versioned binary
 // commands and applies them to the event log), Raft's log and stable store
 // (raft-boltdb/v2), file snapshots that carry the event log's bbolt file,
-// and the TCP transport.
+// and the transport over the node's cluster port (mutual TLS).
 //
 // Nothing above this package imports raft: its errors are translated into
 // this package's sentinels (ErrNotLeader, ErrLeadershipLost, ...). See

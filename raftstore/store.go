@@ -2,7 +2,6 @@ package raftstore
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/herald-io/herald/internal/clusterport"
 	hlog "github.com/herald-io/herald/log"
 	bolt "go.etcd.io/bbolt"
 )
@@ -48,10 +48,12 @@ type Config struct {
 	// whenever this node's view of the leader changes.
 	OnLeaderChange func(isLeader bool, leaderID, leaderAddr string)
 
-	// TLS, if set, runs Raft over mutually authenticated TLS: it must
-	// hold this node's certificate and the cluster CA as both RootCAs and
-	// ClientCAs.
-	TLS *tls.Config
+	// Cluster, with Dialer, runs Raft over the node's cluster port:
+	// mutually authenticated TLS (package node always sets both; Bind is
+	// then unused). Without them Raft uses plain TCP on Bind, which only
+	// this package's own tests do.
+	Cluster *clusterport.Listener
+	Dialer  *clusterport.Dialer
 
 	// transport replaces the TCP transport (tests: raft's in-memory
 	// transport, which can be partitioned).
@@ -96,8 +98,11 @@ type Store struct {
 
 // New checks cfg and fills in defaults; Open starts the node.
 func New(cfg Config) (*Store, error) {
-	if cfg.ID == "" || cfg.Dir == "" || cfg.Bind == "" || cfg.DB == nil {
-		return nil, errors.New("raftstore: ID, Dir, Bind and DB are required")
+	if cfg.ID == "" || cfg.Dir == "" || cfg.Bind == "" && cfg.Cluster == nil || cfg.DB == nil {
+		return nil, errors.New("raftstore: ID, Dir, Bind (or Cluster) and DB are required")
+	}
+	if (cfg.Cluster == nil) != (cfg.Dialer == nil) {
+		return nil, errors.New("raftstore: Cluster and Dialer go together")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -177,9 +182,9 @@ func (s *Store) Open() (err error) {
 		s.trans = s.cfg.transport
 	} else {
 		var stream raft.StreamLayer
-		if s.cfg.TLS != nil {
-			if stream, err = newTLSStream(s.cfg.Bind, adv, s.cfg.TLS); err != nil {
-				return fmt.Errorf("raftstore: TLS transport on %s: %w", s.cfg.Bind, err)
+		if s.cfg.Cluster != nil {
+			if stream, err = newClusterStream(s.cfg.Cluster, s.cfg.Dialer, adv); err != nil {
+				return err
 			}
 		} else if stream, err = newTCPStream(s.cfg.Bind, adv); err != nil {
 			return fmt.Errorf("raftstore: transport on %s: %w", s.cfg.Bind, err)

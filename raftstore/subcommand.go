@@ -39,7 +39,8 @@ type SubResult struct {
 func clientError(err error) bool {
 	for _, e := range []error{hlog.ErrInvalidSubscription, hlog.ErrSubscriptionNotFound,
 		hlog.ErrSubscriptionExists, hlog.ErrEventNotFound, hlog.ErrStoreNotFound,
-		hlog.ErrInvalidEvent, hlog.ErrInvalidStore, hlog.ErrInvalidPattern, hlog.ErrInvalidRetention, hlog.ErrReservedStore} {
+		hlog.ErrInvalidEvent, hlog.ErrInvalidStore, hlog.ErrInvalidPattern, hlog.ErrInvalidRetention, hlog.ErrReservedStore,
+		hlog.ErrInvalidKey, hlog.ErrKeyNotFound, hlog.ErrKeyExists, hlog.ErrInvalidJoinToken} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -193,6 +194,9 @@ func encodeCompact(store string, upTo uint64) []byte {
 // applySubCommand applies the subscription commands. Client-level errors
 // become the result; anything else is fatal.
 func applySubCommand(tx *hlog.Tx, t cmdType, r *wire.Reader) (interface{}, error) {
+	if t >= cmdCreateKey && t <= cmdUseToken {
+		return applyKeyCommand(tx, t, r)
+	}
 	var res SubResult
 	var err error
 	switch t {

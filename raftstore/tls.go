@@ -1,49 +1,42 @@
 package raftstore
 
 import (
-	"crypto/tls"
-	"errors"
+	"context"
+	"fmt"
 	"net"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/herald-io/herald/internal/clusterport"
 )
 
-// tlsStream is a raft StreamLayer over mutually authenticated TLS: every
-// connection, in and out, must present a certificate signed by the
-// cluster's CA, so a node with any other certificate can neither send nor
-// receive Raft traffic.
-type tlsStream struct {
+// clusterStream is the raft StreamLayer over the node's cluster port:
+// every connection is TLS, and one arrives here only once the listener
+// has checked that the peer's certificate is a cluster member's, so a
+// peer without one can neither send nor receive Raft traffic.
+type clusterStream struct {
 	net.Listener
 	advertise net.Addr
-	cfg       *tls.Config
+	dialer    *clusterport.Dialer
 }
 
-func newTLSStream(bind string, advertise net.Addr, cfg *tls.Config) (*tlsStream, error) {
-	if cfg == nil || len(cfg.Certificates) == 0 || cfg.RootCAs == nil || cfg.ClientCAs == nil {
-		return nil, errors.New("raftstore: Raft TLS needs a certificate and the cluster CA (as RootCAs and ClientCAs)")
-	}
-	cfg = cfg.Clone()
-	cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	if cfg.MinVersion < tls.VersionTLS12 {
-		cfg.MinVersion = tls.VersionTLS12
-	}
-	ln, err := tls.Listen("tcp", bind, cfg)
-	if err != nil {
-		return nil, err
-	}
+func newClusterStream(ln *clusterport.Listener, d *clusterport.Dialer, advertise net.Addr) (*clusterStream, error) {
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
-	return &tlsStream{Listener: ln, advertise: advertise, cfg: cfg}, nil
+	if a, ok := advertise.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		return nil, fmt.Errorf("raftstore: %s is not an address peers can dial: set an advertise address (--raft-advertise)", advertise)
+	}
+	return &clusterStream{Listener: ln.Raft(), advertise: advertise, dialer: d}, nil
 }
 
-// Dial connects to a peer, verifying its certificate against the CA (and
-// the address it was dialled at) and presenting this node's own.
-func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
-	return tls.DialWithDialer(d, "tcp", string(addr), s.cfg)
+// Dial connects to a peer's Raft channel, verifying its certificate and
+// presenting this node's own.
+func (s *clusterStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.dialer.Dial(ctx, clusterport.ChanRaft, string(addr))
 }
 
 // Addr is the address peers dial.
-func (s *tlsStream) Addr() net.Addr { return s.advertise }
+func (s *clusterStream) Addr() net.Addr { return s.advertise }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,6 +54,8 @@ type node struct {
 	raft     string // the process's own Raft listener
 	proxy    *proxy // what peers dial
 	join     string
+	token    string // join token, with join
+	bin      string // the binary (default heraldBin)
 	cmd      *exec.Cmd
 	out      *bytes.Buffer
 	stopped  bool // SIGSTOPped
@@ -77,7 +81,14 @@ func (n *node) start() {
 	if n.join != "" {
 		args = append(args, "--join", n.join)
 	}
-	n.cmd = exec.Command(heraldBin, args...)
+	if n.token != "" {
+		args = append(args, "--join-token", n.token)
+	}
+	bin := heraldBin
+	if n.bin != "" {
+		bin = n.bin
+	}
+	n.cmd = exec.Command(bin, args...)
 	n.out = &bytes.Buffer{}
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
@@ -114,7 +125,7 @@ func (n *node) kill9() {
 
 func (n *node) restart() {
 	n.t.Helper()
-	n.join = ""
+	n.join, n.token = "", ""
 	n.restarts++
 	n.start()
 }
@@ -137,6 +148,26 @@ type cluster struct {
 // startCluster starts size nodes; node i listens for Raft on 127.0.0.(10+i).
 func startCluster(t *testing.T, size int) *cluster {
 	t.Helper()
+	c := newCluster(t, size)
+	c.nodes[0].start()
+	testutil.WaitFor(t, 20*time.Second, "n1 ready", func() bool { return ready(c.nodes[0].http) })
+	key := waitAdminKey(t, c.nodes[0].dir)
+	for _, n := range c.nodes {
+		adminKeys.Store(n.http, key)
+	}
+	for _, n := range c.nodes[1:] {
+		n.join = c.nodes[0].http
+		n.token = joinToken(t, c.nodes[0].http)
+		n.start()
+	}
+	testutil.WaitFor(t, 30*time.Second, "all members registered", func() bool { return c.formed() })
+	return c
+}
+
+// newCluster lays out size nodes (addresses, proxies) without starting
+// them.
+func newCluster(t *testing.T, size int) *cluster {
+	t.Helper()
 	base := t.TempDir()
 	c := &cluster{t: t}
 	for i := 1; i <= size; i++ {
@@ -151,13 +182,6 @@ func startCluster(t *testing.T, size int) *cluster {
 		n.proxy = p
 		c.nodes = append(c.nodes, n)
 	}
-	c.nodes[0].start()
-	testutil.WaitFor(t, 20*time.Second, "n1 ready", func() bool { return ready(c.nodes[0].http) })
-	for _, n := range c.nodes[1:] {
-		n.join = c.nodes[0].http
-		n.start()
-	}
-	testutil.WaitFor(t, 30*time.Second, "all members registered", func() bool { return c.formed() })
 	return c
 }
 
@@ -222,10 +246,48 @@ func (c *cluster) heal() {
 	}
 }
 
-// apiOf is an API client for the node at addr that tries each call once
-// (the workloads retry as they choose) within 5 s.
+// adminKeys holds the admin key of the cluster each node (by HTTP
+// address) belongs to.
+var adminKeys sync.Map
+
+// waitAdminKey reads the admin key the first node of a new cluster
+// writes to its data dir.
+func waitAdminKey(t *testing.T, dir string) string {
+	t.Helper()
+	var key string
+	testutil.WaitFor(t, 20*time.Second, "the first admin key in "+dir, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "admin.key"))
+		key = strings.TrimSpace(string(b))
+		return err == nil && strings.HasPrefix(key, "hk_")
+	})
+	return key
+}
+
+// joinToken asks the cluster at addr (any member) for a join token.
+func joinToken(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := api.NewClient(api.Config{Addresses: []string{addr}, APIKey: keyOf(addr), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.CreateJoinToken(context.Background(), "10m")
+	if err != nil {
+		t.Fatalf("join token from %s: %v", addr, err)
+	}
+	return tok.Token
+}
+
+func keyOf(addr string) string {
+	k, _ := adminKeys.Load(addr)
+	s, _ := k.(string)
+	return s
+}
+
+// apiOf is an API client for the node at addr, with its cluster's admin
+// key, that tries each call once (the workloads retry as they choose)
+// within 5 s.
 func apiOf(addr string) *api.Client {
-	c, err := api.NewClient(api.Config{Addresses: []string{addr}, MaxRetries: -1, Timeout: 5 * time.Second})
+	c, err := api.NewClient(api.Config{Addresses: []string{addr}, APIKey: keyOf(addr), MaxRetries: -1, Timeout: 5 * time.Second})
 	if err != nil {
 		panic(err) // a host:port from freePort
 	}

@@ -51,7 +51,10 @@ func TestREADME(t *testing.T) {
 
 	dir := t.TempDir()
 	addr := freePort(t, "127.0.0.1")
-	cmd := exec.Command(heraldBin, "serve", "--data", filepath.Join(dir, "data"), "--http", addr, "--raft", freePort(t, "127.0.0.1"), "--log-level", "warn")
+	// In the directory the script runs in, with the default data dir, as
+	// a newcomer would: the README reads herald-data/admin.key.
+	cmd := exec.Command(heraldBin, "serve", "--http", addr, "--raft", freePort(t, "127.0.0.1"), "--log-level", "warn")
+	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -65,6 +68,7 @@ func TestREADME(t *testing.T) {
 		}
 	}()
 	testutil.WaitFor(t, 15*time.Second, "the node is ready", func() bool { return ready(addr) })
+	waitAdminKey(t, filepath.Join(dir, "herald-data"))
 
 	// One bash process runs every step, so variables carry over. curl
 	// reports each answer's status after its body (unless the body goes

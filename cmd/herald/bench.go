@@ -14,7 +14,7 @@ import (
 )
 
 type benchOpts struct {
-	scenario, target, subs, jsonOut, logLevel                                        string
+	scenario, target, subs, jsonOut, logLevel, apiKey                                string
 	nodes, clients, batch, payload, inFlight, deliveries, orderedSubs, orderedEvents int
 	duration, recvLatency                                                            time.Duration
 	rate, recvFail                                                                   float64
@@ -37,6 +37,8 @@ herald bench --target http://127.0.0.1:8080 --scenario publish,latency`,
 	fs.StringVar(&o.scenario, "scenario", "", "comma-separated scenarios to run (default all)")
 	fs.IntVar(&o.nodes, "nodes", 3, "nodes in the in-process loopback cluster (1 or 3; ignored with --target)")
 	fs.StringVar(&o.target, "target", "", "HTTP address of a running cluster (http://host:port); default: start one in-process")
+	fs.StringVar(&o.apiKey, "api-key", "", "API `KEY` for --target (an admin key: the run creates subscriptions and stores)")
+	markSecret(fs, "api-key")
 	fs.IntVar(&o.clients, "clients", 64, "concurrent clients for publish")
 	fs.IntVar(&o.batch, "batch", 100, "events per request for publish-batch")
 	fs.IntVar(&o.payload, "payload", 512, "bytes of data per event")
@@ -86,7 +88,7 @@ func (o *benchOpts) run(cmd *cobra.Command, positional []string) error {
 	}
 	go func() { defer close(done); progress.Report(stdout, tty, interval, stop) }()
 	results, runErr := bench.Run(ctx, bench.Options{
-		Target: o.target, Nodes: o.nodes, Scenarios: scenarios,
+		Target: o.target, APIKey: o.apiKey, Nodes: o.nodes, Scenarios: scenarios,
 		Clients: o.clients, Batch: o.batch, Payload: o.payload, Duration: o.duration, Rate: o.rate,
 		Subs: fanouts, InFlight: o.inFlight, Deliveries: o.deliveries, OrderedSubs: o.orderedSubs, OrderedEvents: o.orderedEvents,
 		Receiver: bench.ReceiverConfig{Latency: o.recvLatency, FailRate: o.recvFail},

@@ -14,7 +14,7 @@ func newClusterCmd() *cobra.Command {
 		Long: `Inspect or change the cluster's members. --addr is any member: requests that
 only the leader can serve are relayed to it.`,
 	}
-	cmd.AddCommand(newClusterStatusCmd(), newClusterJoinCmd(), newClusterRemoveCmd(), newClusterTransferCmd())
+	cmd.AddCommand(newClusterStatusCmd(), newClusterJoinCmd(), newClusterRemoveCmd(), newClusterTransferCmd(), newClusterTokenCmd(), newClusterCACmd())
 	return cmd
 }
 

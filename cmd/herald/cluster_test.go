@@ -153,8 +153,19 @@ func TestClusterCommands(t *testing.T) {
 	wantAPIError(t, c.run("cluster", "transfer", "n9"), "not_found")
 	wantAPIError(t, c.run("cluster", "remove", "n9"), "not_found")
 
-	// join: a node started without --join is added as a non-voter.
-	n4, err := node.New(node.Config{ID: "n4", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", NonVoter: true, Logger: testutil.Quiet()})
+	// join: a node started without --join is added as a non-voter. It
+	// needs a certificate of the cluster: the operator copied the CA into
+	// its data dir (as for an upgrade), from which it issues its own.
+	n4dir := t.TempDir()
+	for _, f := range []string{"ca.crt", "ca.key"} {
+		b, err := os.ReadFile(filepath.Join(nodes[0].DataDir(), node.TLSDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(n4dir, node.TLSDir), 0o700)
+		writeFile(t, filepath.Join(n4dir, node.TLSDir, f), string(b))
+	}
+	n4, err := node.New(node.Config{ID: "n4", DataDir: n4dir, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", NonVoter: true, NoAuth: true, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +259,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("restore into a used data dir (through the variables):\n%s", r)
 	}
 
-	r1, err := node.New(node.Config{ID: "r1", DataDir: data, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true, Logger: testutil.Quiet()})
+	r1, err := node.New(node.Config{ID: "r1", DataDir: data, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true, NoAuth: true, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

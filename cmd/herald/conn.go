@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/herald-io/herald/api"
@@ -26,7 +29,7 @@ func addConn(cmd *cobra.Command) *conn {
 	fs := cmd.Flags()
 	fs.Var(&k.addrs, "addr", "`URL` of any node: host:port or http(s)://host:port; a comma-separated list to try in turn")
 	fs.StringVar(&k.ca, "ca", "", "CA certificate `FILE` (PEM) to trust for https:// addresses with a private CA")
-	fs.StringVar(&k.apiKey, "api-key", "", "API `KEY`, sent as a bearer token")
+	fs.StringVar(&k.apiKey, "api-key", "", "API `KEY`, sent as a bearer token (default: ./herald-data/admin.key when --addr is the default)")
 	fs.VarP(k.output, "output", "o", "output format")
 	fs.DurationVar(&k.timeout, "request-timeout", 30*time.Second, "bound on each request (long polls add their wait)")
 	markSecret(fs, "api-key")
@@ -42,11 +45,33 @@ func addConn(cmd *cobra.Command) *conn {
 
 func (k *conn) json() bool { return k.output.val == "json" }
 
+// defaultKeyFile is where a node started with no flags keeps its first
+// admin key; the CLI reads it when it talks to the default address and
+// no key was given.
+var defaultKeyFile = filepath.Join("herald-data", "admin.key")
+
+// key is the API key to send: --api-key, then $HERALD_API_KEY (both the
+// flag), then ./herald-data/admin.key when the address is the default
+// local one.
+func (k *conn) key() string {
+	if k.apiKey != "" {
+		return k.apiKey
+	}
+	if len(k.addrs.list) != 1 || k.addrs.list[0] != api.DefaultAddress {
+		return ""
+	}
+	b, err := os.ReadFile(defaultKeyFile)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
 func (k *conn) client() (*api.Client, error) {
 	return api.NewClient(api.Config{
 		Addresses: k.addrs.list,
 		CAFile:    k.ca,
-		APIKey:    k.apiKey,
+		APIKey:    k.key(),
 		Timeout:   k.timeout,
 		UserAgent: cliUserAgent(),
 	})

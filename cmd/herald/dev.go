@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/herald-io/herald/node"
 	"github.com/spf13/cobra"
@@ -63,7 +64,8 @@ removes the temporary data directory unless --data was given).`,
 			}
 			fmt.Fprintf(stdout, "  %s  http://%s  (raft %s, %s)\n", n.ID(), n.HTTPAddr(), n.RaftAddr(), role)
 		}
-		fmt.Fprintf(stdout, "try: herald publish demo store/order/created --data '{\"id\":1}' --addr http://%s\n", nodes[len(nodes)-1].HTTPAddr())
+		fmt.Fprintf(stdout, "try: HERALD_API_KEY=$(cat %s) herald publish demo store/order/created --data '{\"id\":1}' --addr http://%s\n",
+			filepath.Join(nodes[0].DataDir(), node.AdminKeyFile), nodes[len(nodes)-1].HTTPAddr())
 		fmt.Fprintln(stdout, "Ctrl-C stops the cluster.")
 		<-ctx.Done()
 		return nil

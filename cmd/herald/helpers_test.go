@@ -188,7 +188,7 @@ func tableRows(s string) [][]string {
 // the test ends.
 func startCluster(t *testing.T, n int, tweak func(*node.Config)) []*node.Node {
 	t.Helper()
-	nodes, err := node.StartLocalCluster(context.Background(), node.LocalCluster{Dir: t.TempDir(), Nodes: n, Logger: testutil.Quiet(), Tweak: tweak})
+	nodes, err := node.StartLocalCluster(context.Background(), node.LocalCluster{Dir: t.TempDir(), Nodes: n, NoAuth: true, Logger: testutil.Quiet(), Tweak: tweak})
 	t.Cleanup(func() {
 		for _, n := range nodes {
 			n.Close()

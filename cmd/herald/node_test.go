@@ -89,12 +89,14 @@ func TestServeFlagErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--http", "0.0.0.0:0", "--raft", "127.0.0.1:0"}, 1, "--insecure"},
+		{[]string{"--http", "0.0.0.0:0", "--raft", "127.0.0.1:0", "--no-auth"}, 1, "--no-auth is only for an API on a loopback address"},
+		{[]string{"--join-token", "hjt_x"}, 2, "--join-token goes with --join"},
+		{[]string{"--join", "127.0.0.1:1", "--join-token", "hjt_secretvalue"}, 1, "--join-token: pki: malformed join token"},
 		{[]string{"--raft-tls-cert", "c.pem"}, 2, "--raft-tls-cert and --raft-tls-key go together"},
 		{[]string{"--tls-key", "k.pem"}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"--raft-tls-cert", "/nonexistent/c.pem", "--raft-tls-key", "/nonexistent/k.pem", "--raft-tls-ca", "x"}, 1, "no such file"},
-		{[]string{"--http", "127.0.0.1:0", "--raft", "0.0.0.0:0"}, 1, "mutual TLS"},
-		{[]string{"-http", "127.0.0.1:0", "-raft=0.0.0.0:0", "-log-level", "warn"}, 1, "mutual TLS"},
+		{[]string{"--http", "127.0.0.1:0", "--raft", "0.0.0.0:0"}, 1, "set an advertise address"},
+		{[]string{"-http", "127.0.0.1:0", "-raft=0.0.0.0:0", "-log-level", "warn"}, 1, "set an advertise address"},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir()}, tc.args...)
 		r := herald(t, opts{}, args...)
@@ -261,10 +263,22 @@ func TestDevCommand(t *testing.T) {
 		}
 		addrs = append(addrs, m[2])
 	}
-	if !strings.HasPrefix(got[3], "try: herald publish demo store/order/created --data '{\"id\":1}' --addr "+addrs[1]) {
-		t.Fatalf("try line %q", got[3])
+	keyFile := filepath.Join(dataDir, "n1", "admin.key")
+	if want := "try: HERALD_API_KEY=$(cat " + keyFile + ") herald publish demo store/order/created --data '{\"id\":1}' --addr " + addrs[1]; got[3] != want {
+		t.Fatalf("try line %q, want %q", got[3], want)
 	}
-	st := okJSON[api.Cluster](client{t, addrs[1]}, "cluster", "status")
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := herald(t, opts{}, "cluster", "status", "--addr", addrs[1]); r.code != 1 || !strings.Contains(r.stderr, "unauthorized") {
+		t.Fatalf("dev without a key:\n%s", r)
+	}
+	r := herald(t, opts{env: []string{"HERALD_API_KEY=" + strings.TrimSpace(string(key))}}, "cluster", "status", "-o", "json", "--addr", addrs[1])
+	if r.code != 0 {
+		t.Fatalf("dev with its admin key:\n%s", r)
+	}
+	st := decodeOne[api.Cluster](t, r.stdout)
 	if len(st.Nodes) != 2 || st.Leader == "" {
 		t.Fatalf("dev cluster: %+v", st)
 	}

@@ -22,7 +22,9 @@ import (
 // systemtest/ start nodes with them.
 type serveOpts struct {
 	data, httpAddr, httpAdv, raftAddr, raftAdv, nodeID, join string
-	bootstrap, nonVoter, insecure                            bool
+	joinToken                                                string
+	corsOrigins                                              []string
+	bootstrap, nonVoter, noAuth                              bool
 	raftTLS, httpTLS                                         tlsFlags
 	hbTimeout, elTimeout, leaseTimeout                       time.Duration
 	retAge, retEvery                                         time.Duration
@@ -40,7 +42,7 @@ cluster in --data (never when --join is given); a restarted node rejoins
 from its data dir alone. SIGINT or SIGTERM stop it gracefully (a leader
 hands leadership over first).`,
 		Example: `herald serve --node-id n1 --data d1 --http 127.0.0.1:8080 --raft 127.0.0.1:8081
-herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 --join 127.0.0.1:8080`,
+herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 --join 127.0.0.1:8080 --join-token "$(herald cluster token | tail -1)"`,
 		Annotations: map[string]string{annNode: "1"},
 		Args:        nargs(0, 0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,8 +59,11 @@ herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "form a new single-node cluster if DATA holds none (implied when --join is not given)")
 	fs.StringVar(&o.join, "join", "", "comma-separated HTTP addresses of running members to join through (first start only)")
 	fs.BoolVar(&o.nonVoter, "non-voter", false, "join as a non-voting member (a read replica); with --join")
-	fs.BoolVar(&o.insecure, "insecure", false, "allow non-loopback listen addresses without authentication")
-	o.raftTLS = addTLSFlags(fs, "raft-", "mutual TLS for Raft")
+	fs.StringVar(&o.joinToken, "join-token", "", "one-time token from herald cluster token: lets a new node obtain its certificate (with --join)")
+	markSecret(fs, "join-token")
+	fs.BoolVar(&o.noAuth, "no-auth", false, "turn API authentication off (only with a loopback --http: tests, benchmarks)")
+	fs.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "browser `ORIGINS` (https://app.example.com, or *) whose pages may call the API")
+	o.raftTLS = addTLSFlags(fs, "raft-", "the operator's certificates for the cluster port (default: the cluster's own CA in DATA/tls)")
 	o.httpTLS = addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
 	fs.DurationVar(&o.hbTimeout, "heartbeat-timeout", 0, "Raft heartbeat timeout (default 500ms)")
 	fs.DurationVar(&o.elTimeout, "election-timeout", 0, "Raft election timeout (default 500ms)")
@@ -79,6 +84,9 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 	joins := splitList(o.join)
 	if o.bootstrap && len(joins) > 0 {
 		return usagef("--bootstrap and --join are exclusive")
+	}
+	if o.joinToken != "" && len(joins) == 0 {
+		return usagef("--join-token goes with --join")
 	}
 	raftTLSCfg, err := o.raftTLS.config("raft-", true)
 	if err != nil {
@@ -102,7 +110,9 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 		Bootstrap:          len(joins) == 0,
 		Join:               joins,
 		NonVoter:           o.nonVoter,
-		Insecure:           o.insecure,
+		NoAuth:             o.noAuth,
+		CORSOrigins:        o.corsOrigins,
+		JoinToken:          o.joinToken,
 		RaftTLS:            raftTLSCfg,
 		HTTPTLS:            httpTLSCfg,
 		Logger:             logger,
