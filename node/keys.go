@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-io/herald/api"
@@ -30,37 +31,43 @@ const AdminKeyFile = "admin.key"
 type keyCache struct {
 	db *hlog.DB
 
-	mu      sync.Mutex
+	snap    atomic.Pointer[keySnapshot] // read without a lock on every request
+	mu      sync.Mutex                  // one rebuild at a time; lastUse
+	lastUse map[string]time.Time
+}
+
+// keySnapshot is the keys as of one KeysVersion.
+type keySnapshot struct {
 	version uint64
-	loaded  bool
 	byHash  map[[32]byte]hlog.APIKey
 	byID    map[string]hlog.APIKey
-	lastUse map[string]time.Time
 }
 
 func (c *keyCache) get() (byHash map[[32]byte]hlog.APIKey, byID map[string]hlog.APIKey, err error) {
 	v := c.db.KeysVersion()
+	if s := c.snap.Load(); s != nil && s.version == v {
+		return s.byHash, s.byID, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.loaded && v == c.version {
-		return c.byHash, c.byID, nil
+	if s := c.snap.Load(); s != nil && s.version == v {
+		return s.byHash, s.byID, nil // another request rebuilt it
 	}
 	keys, err := c.db.Keys()
 	if err != nil {
 		return nil, nil, err
 	}
-	c.byHash = make(map[[32]byte]hlog.APIKey, len(keys))
-	c.byID = make(map[string]hlog.APIKey, len(keys))
+	s := &keySnapshot{version: v, byHash: make(map[[32]byte]hlog.APIKey, len(keys)), byID: make(map[string]hlog.APIKey, len(keys))}
 	for _, k := range keys {
 		var h [32]byte
 		if b, err := hex.DecodeString(k.Hash); err == nil && len(b) == 32 {
 			copy(h[:], b)
-			c.byHash[h] = k
+			s.byHash[h] = k
 		}
-		c.byID[k.ID] = k
+		s.byID[k.ID] = k
 	}
-	c.version, c.loaded = v, true
-	return c.byHash, c.byID, nil
+	c.snap.Store(s)
+	return s.byHash, s.byID, nil
 }
 
 func (c *keyCache) used(id string) {
