@@ -37,6 +37,9 @@ var (
 	// ErrNotFound: a missing resource without a more specific sentinel
 	// (404 not_found).
 	ErrNotFound = errors.New("not found")
+	// ErrTooLarge: a value is over a storage limit (413
+	// payload_too_large).
+	ErrTooLarge = errors.New("too large")
 )
 
 // The services behind the API, by role. package node implements all of

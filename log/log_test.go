@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -467,16 +468,27 @@ func TestConcurrentReadersDuringAppends(t *testing.T) {
 func TestNodes(t *testing.T) {
 	d := mustOpen(t)
 	err := d.Update(func(tx *Tx) error {
-		if err := tx.SetNode(NodeMeta{ID: "b", RaftAddr: "r2", HTTPAddr: "h2"}); err != nil {
+		if err := tx.SetNode(NodeMeta{ID: "b", RaftAddr: "r2:1", HTTPAddr: "https://h2:1"}); err != nil {
 			return err
 		}
-		return tx.SetNode(NodeMeta{ID: "a", RaftAddr: "r1", HTTPAddr: "h1"})
+		for _, bad := range []NodeMeta{
+			{ID: strings.Repeat("x", 40000), RaftAddr: "r:1", HTTPAddr: "h:1"},
+			{ID: "c d", RaftAddr: "r:1", HTTPAddr: "h:1"},
+			{ID: "c", RaftAddr: "r", HTTPAddr: "h:1"},
+			{ID: "c", RaftAddr: "r:1", HTTPAddr: "h:0"},
+			{ID: "c", RaftAddr: strings.Repeat("r", 300) + ":1", HTTPAddr: "h:1"},
+		} {
+			if err := tx.SetNode(bad); !errors.Is(err, ErrInvalidNode) {
+				t.Errorf("%.40q: %v", bad.ID, err)
+			}
+		}
+		return tx.SetNode(NodeMeta{ID: "a", RaftAddr: "r1:1", HTTPAddr: "h1:1"})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns, _ := d.Nodes()
-	if len(ns) != 2 || ns[0].ID != "a" || ns[1].HTTPAddr != "h2" {
+	if len(ns) != 2 || ns[0].ID != "a" || ns[1].HTTPAddr != "https://h2:1" {
 		t.Fatalf("nodes = %+v", ns)
 	}
 	if err := d.Update(func(tx *Tx) error { return tx.DeleteNode("a") }); err != nil {

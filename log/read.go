@@ -229,6 +229,9 @@ func encodeNode(n NodeMeta) []byte {
 
 // SetNode records (or replaces) a node's metadata.
 func (t *Tx) SetNode(n NodeMeta) error {
+	if err := ValidateNode(n); err != nil {
+		return err // before any write: the FSM returns it as the result
+	}
 	return t.tx.Bucket(bucketNodes).Put([]byte(n.ID), encodeNode(n))
 }
 

@@ -2,10 +2,7 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/herald-io/herald/api"
@@ -71,10 +68,9 @@ func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
 		return fmt.Errorf("%w: id, raft_addr and http_addr are required", httpapi.ErrInvalidMember)
 	}
-	for _, a := range []struct{ name, addr string }{{"raft_addr", req.RaftAddr}, {"http_addr", req.HTTPAddr}} {
-		if err := checkHostPort(a.addr); err != nil {
-			return fmt.Errorf("%w: %s %q: %v", httpapi.ErrInvalidMember, a.name, a.addr, err)
-		}
+	// Checked before anything is proposed, with the rules the FSM applies.
+	if err := hlog.ValidateNode(hlog.NodeMeta{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}); err != nil {
+		return fmt.Errorf("%w: %v", httpapi.ErrInvalidMember, err)
 	}
 	if !n.raft.IsLeader() {
 		return apiError(raftstore.ErrNotLeader)
@@ -94,18 +90,6 @@ func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
 	}
 	n.log.Info("member joined", "id", req.ID, "raft", req.RaftAddr, "http", req.HTTPAddr, "voter", voter)
 	return apiError(n.raft.SetNode(hlog.NodeMeta{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}))
-}
-
-// checkHostPort accepts host:port with a host and a port 1-65535.
-func checkHostPort(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" {
-		return errors.New("want host:port with a port 1-65535")
-	}
-	return nil
 }
 
 // LeaderHTTPAddr returns the leader's HTTP address, "" when unknown or

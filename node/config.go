@@ -116,6 +116,9 @@ func (c *Config) validate() error {
 	if c.ID == "" {
 		return errors.New("node: ID is required")
 	}
+	if err := hlog.ValidateNodeID(c.ID); err != nil {
+		return fmt.Errorf("node: --node-id: %w", err)
+	}
 	if c.DataDir == "" {
 		return errors.New("node: DataDir is required")
 	}

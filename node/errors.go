@@ -27,6 +27,8 @@ func apiError(err error) error {
 		return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
 	case errors.Is(err, raftstore.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", httpapi.ErrTimeout, err)
+	case errors.Is(err, raftstore.ErrRefused):
+		return fmt.Errorf("%w: %w", httpapi.ErrTooLarge, err)
 	case errors.Is(err, raftstore.ErrNotFound):
 		return fmt.Errorf("%w: %w", httpapi.ErrNotFound, err)
 	}

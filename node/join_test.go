@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/herald-io/herald/api"
@@ -23,6 +24,12 @@ func TestJoinRefusals(t *testing.T) {
 		{"raft_addr without a port", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1", HTTPAddr: "127.0.0.1:9"}, api.CodeInvalidMember},
 		{"raft_addr port 0", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:9"}, api.CodeInvalidMember},
 		{"http_addr garbage", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:9", HTTPAddr: "::nope::"}, api.CodeInvalidMember},
+		// A 40,000-byte id once made the FSM write a bbolt key over 32 KiB
+		// and retry the failing entry forever, on every replica.
+		{"a 40,000-byte id", api.JoinRequest{ID: strings.Repeat("x", 40000), RaftAddr: "127.0.0.1:9", HTTPAddr: "127.0.0.1:9", Voter: api.Ptr(false)}, api.CodeInvalidMember},
+		{"a 65-byte id", api.JoinRequest{ID: strings.Repeat("x", 65), RaftAddr: "127.0.0.1:9", HTTPAddr: "127.0.0.1:9", Voter: api.Ptr(false)}, api.CodeInvalidMember},
+		{"an id with a space", api.JoinRequest{ID: "n 2", RaftAddr: "127.0.0.1:9", HTTPAddr: "127.0.0.1:9", Voter: api.Ptr(false)}, api.CodeInvalidMember},
+		{"a 40,000-byte address", api.JoinRequest{ID: "n2", RaftAddr: strings.Repeat("a", 40000) + ":9", HTTPAddr: "127.0.0.1:9", Voter: api.Ptr(false)}, api.CodeInvalidMember},
 		{"the leader as a non-voter", api.JoinRequest{ID: n.ID(), RaftAddr: n.RaftAddr(), HTTPAddr: n.HTTPAddr(), Voter: api.Ptr(false)}, api.CodeConflict},
 	} {
 		_, err := c.Join(ctx, tc.req)
@@ -35,4 +42,6 @@ func TestJoinRefusals(t *testing.T) {
 	if err != nil || len(info.Nodes) != 1 || info.Nodes[0].Suffrage != "voter" || !n.IsLeader() {
 		t.Fatalf("after refused joins: %+v %v", info, err)
 	}
+	// And the node still commits.
+	mustPublish(t, n.HTTPAddr(), "s", `{"type":"t","data":1}`)
 }

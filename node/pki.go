@@ -317,7 +317,7 @@ func (n *Node) Enroll(ctx context.Context, req api.EnrollRequest) (api.EnrollRes
 	if tok.Fingerprint != n.tls.ca.Fingerprint() {
 		return api.EnrollResponse{}, fmt.Errorf("%w: the token is not from this cluster", hlog.ErrInvalidJoinToken)
 	}
-	if err := validNodeID(req.ID); err != nil {
+	if err := hlog.ValidateNodeID(req.ID); err != nil {
 		return api.EnrollResponse{}, fmt.Errorf("%w: %v", httpapi.ErrInvalidMember, err)
 	}
 	if !n.raft.IsLeader() {
@@ -348,17 +348,4 @@ func (n *Node) Enroll(ctx context.Context, req api.EnrollRequest) (api.EnrollRes
 	}
 	n.log.Info("enrolled a new node", "id", req.ID)
 	return api.EnrollResponse{Cert: string(cert), CACert: string(n.tls.ca.CertPEM), CAKey: string(n.tls.ca.KeyPEM)}, nil
-}
-
-// validNodeID checks a node id as Raft and the certificates carry it.
-func validNodeID(id string) error {
-	if id == "" || len(id) > 64 {
-		return errors.New("node id must be 1-64 bytes")
-	}
-	for _, c := range id {
-		if c < 0x21 || c > 0x7e {
-			return errors.New("node id must be printable ASCII without spaces")
-		}
-	}
-	return nil
 }

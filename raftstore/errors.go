@@ -22,6 +22,10 @@ var (
 	// ErrBadCommand means a command could not be decoded; it is a bug or
 	// a version mismatch, never a client error.
 	ErrBadCommand = errors.New("bad raft command")
+	// ErrRefused means the event log refused a committed entry's data for
+	// a reason every replica meets alike (a key or value over bbolt's
+	// limits): the entry had no effect anywhere.
+	ErrRefused = errors.New("refused by the event log's limits")
 	// ErrNotFound means a server id is not in the configuration.
 	ErrNotFound = errors.New("server not found")
 	// ErrStorage means a write to the Raft log failed (disk full,

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/herald-io/herald/internal/wire"
 	hlog "github.com/herald-io/herald/log"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // fsm is the thin adapter between raft and the command processor: it opens
@@ -56,8 +57,23 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 // that no replica ever skips an entry the others applied.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	backoff := 50 * time.Millisecond
+	var refused map[uint64]error // entries that broke a rule bbolt enforces
 	for attempt := 1; ; attempt++ {
-		out, err := f.applyOnce(logs)
+		out, err := f.applyOnce(logs, refused)
+		var r *refusedError
+		if errors.As(err, &r) {
+			// Deterministic: every replica meets the same refusal for the
+			// same entry. The transaction is rolled back (the entry may
+			// have written part of itself) and the batch applied again
+			// without it; its result is the error.
+			if refused == nil {
+				refused = map[uint64]error{}
+			}
+			refused[r.index] = r.err
+			f.log.Warn("entry refused by the event log's limits; it has no effect", "index", r.index, "error", r.err)
+			attempt--
+			continue
+		}
 		if err == nil {
 			f.setStorageError(nil)
 			f.advance(logs[len(logs)-1].Index)
@@ -83,7 +99,28 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 }
 
-func (f *fsm) applyOnce(logs []*raft.Log) ([]interface{}, error) {
+// refusedError is an entry the event log refused for a reason every
+// replica meets alike (bbolt's key and value limits).
+type refusedError struct {
+	index uint64
+	err   error
+}
+
+func (e *refusedError) Error() string { return fmt.Sprintf("entry %d refused: %v", e.index, e.err) }
+
+// refusal reports whether err is bbolt refusing the data itself, which a
+// retry cannot change and which every replica meets alike.
+func refusal(err error) bool {
+	for _, e := range []error{berrors.ErrKeyTooLarge, berrors.ErrValueTooLarge, berrors.ErrKeyRequired,
+		berrors.ErrBucketNameRequired, berrors.ErrIncompatibleValue} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fsm) applyOnce(logs []*raft.Log, refused map[uint64]error) ([]interface{}, error) {
 	out := make([]interface{}, len(logs))
 	var last *raft.Log
 	err := f.db.Update(func(tx *hlog.Tx) error {
@@ -96,8 +133,15 @@ func (f *fsm) applyOnce(logs []*raft.Log) ([]interface{}, error) {
 			if l.Type != raft.LogCommand {
 				continue
 			}
+			if err, ok := refused[l.Index]; ok {
+				out[i] = fmt.Errorf("%w: %v", ErrRefused, err)
+				continue
+			}
 			res, err := applyCommand(tx, l.Data)
 			if err != nil {
+				if refusal(err) {
+					return &refusedError{index: l.Index, err: err}
+				}
 				return fmt.Errorf("entry %d: %w", l.Index, err)
 			}
 			out[i] = res
@@ -178,7 +222,13 @@ func applyCommand(tx *hlog.Tx, data []byte) (interface{}, error) {
 		if r.Err() != nil {
 			return nil, fmt.Errorf("%w: set node: %v", ErrBadCommand, r.Err())
 		}
-		return nil, tx.SetNode(n)
+		if err := tx.SetNode(n); err != nil {
+			if clientError(err) {
+				return err, nil // a result every replica agrees on, never a retry
+			}
+			return nil, err
+		}
+		return nil, nil
 	case cmdDeleteNode:
 		id := r.String()
 		if r.Err() != nil {

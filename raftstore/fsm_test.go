@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -180,3 +181,59 @@ type memSink struct {
 func (m *memSink) ID() string    { return "mem" }
 func (m *memSink) Cancel() error { m.cancelled = true; return nil }
 func (m *memSink) Close() error  { return nil }
+
+// TestFSMRuleBreakingNodeIsAResult: a set-node entry with a 40,000-byte
+// id (which once made bbolt refuse the key, and the FSM retry that entry
+// forever on every replica) is refused by the rules, as a result: the
+// entries around it in the same batch apply, and the applied index moves
+// past it.
+func TestFSMRuleBreakingNodeIsAResult(t *testing.T) {
+	d := mustDB(t)
+	f := mustFSM(t, d)
+	bad := &raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: encodeSetNode(hlog.NodeMeta{ID: strings.Repeat("x", 40000), RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2"})}
+	out := f.ApplyBatch([]*raft.Log{appendEntry(1, "s", "a"), bad, appendEntry(3, "s", "b")})
+	if err, ok := out[1].(error); !ok || !errors.Is(err, hlog.ErrInvalidNode) {
+		t.Fatalf("result of the bad entry: %#v", out[1])
+	}
+	if idx, _, _ := d.Applied(); idx != 3 {
+		t.Fatalf("applied index %d, want 3", idx)
+	}
+	if si, err := d.Store("s"); err != nil || si.LastSeq != 2 {
+		t.Fatalf("store s: %+v %v", si, err)
+	}
+	if nodes, _ := d.Nodes(); len(nodes) != 0 {
+		t.Fatalf("a refused node was recorded: %d", len(nodes))
+	}
+	if f.storageError() != nil {
+		t.Fatalf("counted as a storage failure: %v", f.storageError())
+	}
+}
+
+// TestFSMRefusedEntryHasNoEffect: an entry that bbolt refuses (here a
+// subscription whose id makes a bucket name over the key limit, which the
+// rules do not catch) is rolled back whole, its result is ErrRefused, and
+// the rest of the batch applies: the same outcome on every replica,
+// however the entries were batched.
+func TestFSMRefusedEntryHasNoEffect(t *testing.T) {
+	d := mustDB(t)
+	f := mustFSM(t, d)
+	sub := goldenSub()
+	sub.ID = "sub_" + strings.Repeat("x", 40000)
+	bad := &raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: encodeCreateSub(&sub, 0)}
+	out := f.ApplyBatch([]*raft.Log{appendEntry(1, "s", "a"), bad, appendEntry(3, "s", "b")})
+	if err, ok := out[1].(error); !ok || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("result of the refused entry: %#v", out[1])
+	}
+	if _, ok := out[2].([]AppendResult); !ok {
+		t.Fatalf("entry after it: %#v", out[2])
+	}
+	if idx, _, _ := d.Applied(); idx != 3 {
+		t.Fatalf("applied index %d, want 3", idx)
+	}
+	if si, err := d.Store("s"); err != nil || si.LastSeq != 2 {
+		t.Fatalf("store s: %+v %v", si, err)
+	}
+	if subs, _ := d.Subscriptions(""); len(subs) != 0 {
+		t.Fatalf("the refused subscription left %d records", len(subs))
+	}
+}

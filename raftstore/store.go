@@ -402,6 +402,9 @@ func (f *Future) Wait() ([]AppendResult, error) {
 	if err := f.f.Error(); err != nil {
 		return nil, translate(err)
 	}
+	if err, isErr := f.f.Response().(error); isErr {
+		return nil, err // the entry broke a rule bbolt enforces (fsm.go, refused)
+	}
 	res, ok := f.f.Response().([]AppendResult)
 	if !ok {
 		return nil, fmt.Errorf("%w: unexpected response %T", ErrBadCommand, f.f.Response())

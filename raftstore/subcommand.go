@@ -40,7 +40,7 @@ func clientError(err error) bool {
 	for _, e := range []error{hlog.ErrInvalidSubscription, hlog.ErrSubscriptionNotFound,
 		hlog.ErrSubscriptionExists, hlog.ErrEventNotFound, hlog.ErrStoreNotFound,
 		hlog.ErrInvalidEvent, hlog.ErrInvalidStore, hlog.ErrInvalidPattern, hlog.ErrInvalidRetention, hlog.ErrReservedStore,
-		hlog.ErrInvalidKey, hlog.ErrKeyNotFound, hlog.ErrKeyExists, hlog.ErrInvalidJoinToken} {
+		hlog.ErrInvalidKey, hlog.ErrKeyNotFound, hlog.ErrKeyExists, hlog.ErrInvalidJoinToken, hlog.ErrInvalidNode} {
 		if errors.Is(err, e) {
 			return true
 		}
