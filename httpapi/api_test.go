@@ -123,6 +123,8 @@ func TestErrors(t *testing.T) {
 		{"bad store on get", "GET", "/v1/stores/A", ``, nil, 400, "invalid_store"},
 		{"bad store on event", "GET", "/v1/stores/A/events/x", ``, nil, 400, "invalid_store"},
 		{"after negative", "GET", "/v1/stores/s/events?after=-1", ``, nil, 400, "invalid_parameter"},
+		{"after past any seq", "GET", "/v1/stores/s/events?after=18446744073709551615", ``, nil, 400, "invalid_parameter"},
+		{"header value with \\x01", "POST", "/v1/stores/s/subscriptions", `{"url":"http://127.0.0.1:9/x","headers":{"X-A":"a\u0001b"}}`, nil, 400, "invalid_subscription"},
 		{"limit zero", "GET", "/v1/stores/s/events?limit=0", ``, nil, 400, "invalid_parameter"},
 		{"limit too big", "GET", "/v1/stores/s/events?limit=5000", ``, nil, 400, "invalid_parameter"},
 		{"limit not a number", "GET", "/v1/stores/s/events?limit=abc", ``, nil, 400, "invalid_parameter"},

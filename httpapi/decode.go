@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -158,7 +159,11 @@ func parseUintParam(r *http.Request, name string) (uint64, error) {
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, reqErr(api.CodeInvalidParameter, "%s=%q: must be a non-negative integer", name, s)
+		return 0, reqErr(api.CodeInvalidParameter, "%s=%.100q: must be a non-negative integer", name, s)
+	}
+	if n > math.MaxInt64 {
+		// Past any seq or attempt id (after+1 would overflow).
+		return 0, reqErr(api.CodeInvalidParameter, "%s=%s: at most %d", name, s, int64(math.MaxInt64))
 	}
 	return n, nil
 }

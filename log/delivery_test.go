@@ -91,7 +91,7 @@ func TestSubscriptionValidation(t *testing.T) {
 		"33 delays":         {func(s *Subscription) { s.RetrySchedule = oneSecond }, "at most 32 delays"},
 		"reserved header":   {func(s *Subscription) { s.Headers = map[string]string{"webhook-id": "x"} }, "set by Herald"},
 		"content-type":      {func(s *Subscription) { s.Headers = map[string]string{"Content-Type": "text/plain"} }, "set by Herald"},
-		"header CRLF":       {func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\r\nb: c"} }, "CR, LF"},
+		"header CRLF":       {func(s *Subscription) { s.Headers = map[string]string{"X-A": "a\r\nb: c"} }, "control characters"},
 		"bad secret":        {func(s *Subscription) { s.Secrets = []Secret{{Key: "whsec_short"}} }, "base64 of 24-64 bytes"},
 		"no secret":         {func(s *Subscription) { s.Secrets = nil }, "secrets"},
 		"negative rate":     {func(s *Subscription) { s.RateLimit = -1 }, "rate_limit"},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/internal/wire"
@@ -96,7 +97,7 @@ func checkField(field, s string, max int, cs *charset, class string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if !cs[s[i]] {
-			return fmt.Errorf("%w: %s %q may contain only %s", ErrInvalidEvent, field, s, class)
+			return fmt.Errorf("%w: %s %.100q may contain only %s", ErrInvalidEvent, field, s, class)
 		}
 	}
 	return nil
@@ -141,6 +142,11 @@ func (ev *NewEvent) Validate() error {
 	}
 	if !json.Valid(ev.Data) {
 		return fmt.Errorf("%w: data must be a JSON value", ErrInvalidEvent)
+	}
+	if !utf8.Valid(ev.Data) {
+		// encoding/json accepts invalid UTF-8 inside strings; receivers
+		// and other JSON parsers may not.
+		return fmt.Errorf("%w: data is not valid UTF-8", ErrInvalidEvent)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // HeraldStore is the reserved store that receives Herald's own operational
@@ -205,8 +206,8 @@ func (s *Subscription) Validate() error {
 		if reservedHeaders[lk] || strings.HasPrefix(lk, "webhook-") || strings.HasPrefix(lk, "herald-") {
 			return bad("headers: %q is set by Herald", k)
 		}
-		if len(v) > MaxHeaderValueLen || strings.ContainsAny(v, "\r\n\x00") {
-			return bad("headers: value of %q must be at most %d bytes without CR, LF or NUL", k, MaxHeaderValueLen)
+		if len(v) > MaxHeaderValueLen || !validHeaderValue(v) {
+			return bad("headers: value of %.100q must be at most %d bytes of UTF-8 without control characters (tab allowed)", k, MaxHeaderValueLen)
 		}
 	}
 	if s.DisableAfter < MinDisableAfter {
@@ -450,4 +451,19 @@ func decodeSub(v []byte) (Subscription, error) {
 		return s, fmt.Errorf("%w: subscription: %v", ErrCorrupt, err)
 	}
 	return s, nil
+}
+
+// validHeaderValue reports whether v can be sent as a header value: UTF-8
+// without control characters other than tab (a value with \x01 was once
+// accepted, and then every delivery failed).
+func validHeaderValue(v string) bool {
+	if !utf8.ValidString(v) {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
