@@ -194,7 +194,7 @@ func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.checkHost(w, r) || a.checkOrigin(w, r) {
+	if a.checkHost(w, r) || a.checkOrigin(w, r) || a.checkLoop(w, r) {
 		return
 	}
 	a.router.ServeHTTP(w, r)

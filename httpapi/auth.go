@@ -226,6 +226,18 @@ func sameOrigin(origin string, r *http.Request) bool {
 	return strings.EqualFold(u.Host, r.Host)
 }
 
+// checkLoop refuses a request that is one of Herald's own webhook
+// deliveries (it carries Herald-Subscription): a subscription pointed at
+// an API, its own /test included, would otherwise call it once per
+// delivery, or recurse.
+func (a *API) checkLoop(w http.ResponseWriter, r *http.Request) bool {
+	if a.peer != nil || r.Header.Get(api.HeaderSubscription) == "" {
+		return false
+	}
+	writeErrorBody(w, api.CodeForbidden, "this request is a Herald webhook delivery (Herald-Subscription); the API does not take deliveries (loop guard)")
+	return true
+}
+
 // checkHost refuses a Host header naming neither an IP address, localhost
 // nor one of the allowed names: a page whose DNS name was rebound to
 // 127.0.0.1 sends its own name. It is on when the API listens on loopback

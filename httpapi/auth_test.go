@@ -239,3 +239,18 @@ func TestJoinTokenRoute(t *testing.T) {
 		t.Errorf("enroll on the public API: %d", r.status)
 	}
 }
+
+// TestLoopGuard: a request carrying Herald-Subscription (one of Herald's
+// own deliveries, e.g. a subscription pointed at its own /test, which once
+// recursed 2,558 times) is refused and changes nothing.
+func TestLoopGuard(t *testing.T) {
+	f := newFake(t)
+	srv := newServer(t, f)
+	r := do(t, srv, "POST", "/v1/stores/s/events", `{"type":"t","data":1}`, api.HeaderSubscription, "sub_x")
+	if r.status != 403 || errCode(t, r.body) != "forbidden" {
+		t.Fatalf("a delivery calling the API: %d %s", r.status, r.body)
+	}
+	if stores, _ := f.Stores(t.Context(), api.ConsistencyLocal); len(stores) != 0 {
+		t.Fatalf("the refused delivery created %d stores", len(stores))
+	}
+}
