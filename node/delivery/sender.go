@@ -32,12 +32,24 @@ const (
 // elided replaces signature values in recorded request headers.
 const elided = "(elided)"
 
-// Limits on what an attempt records of a response.
+// Limits on what an attempt records of a response: whatever a receiver
+// sends, its part of an attempt record (response headers, body, error) is
+// at most MaxRecordedResponse bytes.
 const (
-	maxRecordedHeaders   = 32
-	maxRecordedHeaderLen = 256
-	maxDrain             = 64 << 10 // read past the recorded part to reuse the connection
+	maxRecordedHeaders     = 32
+	maxRecordedHeaderName  = 128
+	maxRecordedHeaderLen   = 256
+	maxRecordedHeaderTotal = 8 << 10 // names and values of all recorded headers
+	maxRecordedError       = 1 << 10
+	maxDrain               = 64 << 10 // read past the recorded part to reuse the connection
+	// maxResponseHeaderBytes is what the transport reads of a response's
+	// header block; a larger one fails the attempt.
+	maxResponseHeaderBytes = 64 << 10
 )
+
+// MaxRecordedResponse bounds the bytes of an attempt record a receiver
+// controls.
+const MaxRecordedResponse = maxRecordedHeaderTotal + hlog.MaxResponseBody + maxRecordedError
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, hlog.MaxResponseBody); return &b }}
 
@@ -84,15 +96,16 @@ func NewSender(cfg SenderConfig) *Sender {
 		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
 	tr := &http.Transport{
-		Proxy:                 nil, // endpoints are reached directly
-		DialContext:           dial,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   cfg.MaxConnsPerHost,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     true,
+		Proxy:                  nil, // endpoints are reached directly
+		DialContext:            dial,
+		MaxIdleConns:           4096,
+		MaxIdleConnsPerHost:    cfg.MaxConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      true,
 	}
 	return &Sender{
 		ua: cfg.UserAgent,
@@ -160,7 +173,7 @@ func (s *Sender) Send(ctx context.Context, sub *hlog.Subscription, keys [][]byte
 		if parent.Err() != nil {
 			return a, Response{}, parent.Err()
 		}
-		a.Error = describe(err, sub.Timeout)
+		a.Error = cut(describe(err, sub.Timeout), maxRecordedError)
 		return a, Response{}, nil
 	}
 	defer resp.Body.Close()
@@ -180,7 +193,7 @@ func (s *Sender) Send(ctx context.Context, sub *hlog.Subscription, keys [][]byte
 		}
 		// The status arrived but the body did not finish in time: the
 		// receiver did not answer within the timeout.
-		a.Error = "reading response: " + describe(rerr, sub.Timeout)
+		a.Error = cut("reading response: "+describe(rerr, sub.Timeout), maxRecordedError)
 	}
 	r := Response{Control: strings.ToLower(strings.TrimSpace(resp.Header.Get(HeaderDeliveryControl)))}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
@@ -254,18 +267,30 @@ func ExpandRequestHeaders(a *hlog.Attempt, store, subID string) {
 	a.RequestHeaders = hs
 }
 
+// recordResponseHeaders keeps, in name order, at most maxRecordedHeaders
+// headers, names cut to maxRecordedHeaderName and values to
+// maxRecordedHeaderLen bytes, and stops before maxRecordedHeaderTotal
+// bytes in all (a receiver once made one attempt record 3 MB of names).
 func recordResponseHeaders(h http.Header) [][2]string {
-	out := make([][2]string, 0, len(h))
+	out := make([][2]string, 0, min(len(h), maxRecordedHeaders))
 	for k, vs := range h {
-		v := strings.Join(vs, ", ")
-		if len(v) > maxRecordedHeaderLen {
-			v = v[:maxRecordedHeaderLen]
-		}
-		out = append(out, [2]string{strings.ToLower(k), v})
+		out = append(out, [2]string{cut(strings.ToLower(k), maxRecordedHeaderName), cut(strings.Join(vs, ", "), maxRecordedHeaderLen)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
-	if len(out) > maxRecordedHeaders {
-		out = out[:maxRecordedHeaders]
+	total := 0
+	for i, kv := range out {
+		total += len(kv[0]) + len(kv[1])
+		if i == maxRecordedHeaders || total > maxRecordedHeaderTotal {
+			return out[:i]
+		}
 	}
 	return out
+}
+
+// cut shortens s to at most n bytes.
+func cut(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
