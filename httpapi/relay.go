@@ -62,14 +62,15 @@ func (a *API) maybeRelay(w http.ResponseWriter, r *http.Request, body []byte, er
 	if target == "" {
 		return false
 	}
-	c, cerr := a.relay.client.On(target)
+	client := a.relay.client
+	if id := IdentityFrom(r.Context()); id != nil {
+		client = client.ForwardingFor(id.ForwardedFor()) // as node.publishTo does
+	}
+	c, cerr := client.On(target)
 	if cerr != nil {
 		return false
 	}
 	h := http.Header{}
-	if id := IdentityFrom(r.Context()); id != nil {
-		h.Set(api.HeaderForwardedFor, id.ForwardedFor())
-	}
 	for _, k := range relayedRequestHeaders {
 		if v := r.Header.Values(k); len(v) > 0 {
 			h[k] = v

@@ -244,6 +244,9 @@ func (n *Node) ensureAdminKey() error {
 	if n.cfg.NoAuth {
 		return nil
 	}
+	if n.adminKeyDone.Load() {
+		return nil // the register loop asks every half second
+	}
 	n.adminKeyMu.Lock() // the register loop and StartLocalCluster
 	defer n.adminKeyMu.Unlock()
 	path := filepath.Join(n.cfg.DataDir, AdminKeyFile)
@@ -258,6 +261,7 @@ func (n *Node) ensureAdminKey() error {
 				return commitFile(tmp, path)
 			}
 		}
+		n.adminKeyDone.Store(true)
 		return nil
 	}
 	rec, key, err := n.makeKey(api.KeyRequest{Name: "admin (first start)", Admin: true})

@@ -41,8 +41,10 @@ type Node struct {
 	peerSrv *http.Server
 	tls     *clusterTLS
 	keys    keyCache
-	// adminKeyMu makes one first admin key, not two.
-	adminKeyMu sync.Mutex
+	// adminKeyMu makes one first admin key, not two; adminKeyDone is set
+	// once the cluster has keys and the file is in place.
+	adminKeyMu   sync.Mutex
+	adminKeyDone atomic.Bool
 	// public calls other nodes' public APIs (hello, before a node has
 	// joined); members calls their cluster ports as this node (joins,
 	// which a follower may relay on); peers is members marked forwarded

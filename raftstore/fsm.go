@@ -236,6 +236,9 @@ func applyCommand(tx *hlog.Tx, data []byte) (interface{}, error) {
 		}
 		return nil, tx.DeleteNode(id)
 	}
+	if t := cmdType(data[1]); t >= cmdCreateKey && t <= cmdUseToken {
+		return applyKeyCommand(tx, t, r)
+	}
 	return applySubCommand(tx, cmdType(data[1]), r)
 }
 

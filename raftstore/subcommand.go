@@ -194,9 +194,6 @@ func encodeCompact(store string, upTo uint64) []byte {
 // applySubCommand applies the subscription commands. Client-level errors
 // become the result; anything else is fatal.
 func applySubCommand(tx *hlog.Tx, t cmdType, r *wire.Reader) (interface{}, error) {
-	if t >= cmdCreateKey && t <= cmdUseToken {
-		return applyKeyCommand(tx, t, r)
-	}
 	var res SubResult
 	var err error
 	switch t {
