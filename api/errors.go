@@ -25,6 +25,7 @@ const (
 	CodeReservedStore        ErrorCode = "reserved_store"         // 400: a publish to _herald
 	CodeInvalidKey           ErrorCode = "invalid_key"            // 400: a malformed API key request
 	CodeInvalidToken         ErrorCode = "invalid_token"          // 400: a malformed join token request
+	CodeBlockedDestination   ErrorCode = "blocked_destination"    // 400: a URL or address Herald will not connect to
 	CodeUnauthorized         ErrorCode = "unauthorized"           // 401: no key, or an unknown, revoked or expired one
 	CodeForbidden            ErrorCode = "forbidden"              // 403: the key lacks the grant, or the origin is not allowed
 	CodeNotFound             ErrorCode = "not_found"              // 404: no such store, event, subscription, member, key or route
@@ -33,6 +34,7 @@ const (
 	CodeCompacted            ErrorCode = "compacted"              // 410: removed by retention
 	CodePayloadTooLarge      ErrorCode = "payload_too_large"      // 413: body or batch too large
 	CodeUnsupportedMediaType ErrorCode = "unsupported_media_type" // 415: not JSON
+	CodeRateLimited          ErrorCode = "rate_limited"           // 429: too many requests of this kind; with Retry-After
 	CodeInternal             ErrorCode = "internal"               // 500: a bug
 	CodeNoLeader             ErrorCode = "no_leader"              // 503: no leader, or it is unreachable
 	CodeUnavailable          ErrorCode = "unavailable"            // 503: shutting down, or the outcome is unknown
@@ -53,6 +55,7 @@ var codeStatus = map[ErrorCode]int{
 	CodeReservedStore:        http.StatusBadRequest,
 	CodeInvalidKey:           http.StatusBadRequest,
 	CodeInvalidToken:         http.StatusBadRequest,
+	CodeBlockedDestination:   http.StatusBadRequest,
 	CodeUnauthorized:         http.StatusUnauthorized,
 	CodeForbidden:            http.StatusForbidden,
 	CodeNotFound:             http.StatusNotFound,
@@ -61,6 +64,7 @@ var codeStatus = map[ErrorCode]int{
 	CodeCompacted:            http.StatusGone,
 	CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	CodeRateLimited:          http.StatusTooManyRequests,
 	CodeInternal:             http.StatusInternalServerError,
 	CodeNoLeader:             http.StatusServiceUnavailable,
 	CodeUnavailable:          http.StatusServiceUnavailable,

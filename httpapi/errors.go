@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/herald-io/herald/api"
 	hlog "github.com/herald-io/herald/log"
@@ -53,6 +54,8 @@ var errorCodes = []struct {
 	{ErrInvalidMember, api.CodeInvalidMember},
 	{hlog.ErrInvalidNode, api.CodeInvalidMember},
 	{ErrConflict, api.CodeConflict},
+	{ErrBlockedDestination, api.CodeBlockedDestination},
+	{ErrRateLimited, api.CodeRateLimited},
 	{ErrNotLeader, api.CodeNoLeader},
 	{ErrNoLeader, api.CodeNoLeader},
 	{ErrTimeout, api.CodeTimeout},
@@ -109,6 +112,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code.Retryable() {
 		w.Header().Set(api.HeaderRetryAfter, "1")
+	}
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		secs := int64((rl.Retry + time.Second - 1) / time.Second)
+		w.Header().Set(api.HeaderRetryAfter, strconv.FormatInt(max(secs, 1), 10))
 	}
 	var ce *hlog.CompactedError
 	if errors.As(err, &ce) {

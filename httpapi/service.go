@@ -40,7 +40,22 @@ var (
 	// ErrTooLarge: a value is over a storage limit (413
 	// payload_too_large).
 	ErrTooLarge = errors.New("too large")
+	// ErrBlockedDestination: a URL or address Herald will not connect to
+	// (400 blocked_destination).
+	ErrBlockedDestination = errors.New("blocked destination")
+	// ErrRateLimited: too many requests of one kind; RateLimitedError
+	// says when to come back (429 rate_limited).
+	ErrRateLimited = errors.New("rate limited")
 )
+
+// RateLimitedError is an ErrRateLimited with the delay for Retry-After.
+type RateLimitedError struct {
+	Msg   string
+	Retry time.Duration
+}
+
+func (e *RateLimitedError) Error() string { return ErrRateLimited.Error() + ": " + e.Msg }
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
 
 // The services behind the API, by role. package node implements all of
 // them; a test fake implements the ones its handlers use (see Services).

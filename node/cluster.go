@@ -13,6 +13,11 @@ import (
 
 const membershipTimeout = 10 * time.Second
 
+// joinCatchUpMax bounds how long a joining node may take to catch up
+// with the log (a large log arrives as one snapshot) before it is
+// promoted; JoinAnswerTimeout how long it may stay silent meanwhile.
+const joinCatchUpMax = 30 * time.Minute
+
 // Cluster describes the cluster. Only the leader knows whether its
 // followers answer, so unless c is Local a follower that knows the leader
 // returns ErrNotLeader (the API forwards the request there); with no
@@ -61,9 +66,15 @@ func (n *Node) Cluster(ctx context.Context, c api.Consistency) (api.Cluster, err
 	return info, nil
 }
 
-// Join adds a voter or, with Voter false, a non-voter (or updates its
-// address or promotes it) and records its HTTP address.
+// Join adds a member, or updates its addresses, or promotes a non-voter.
 // Leader only; followers' APIs forward it.
+//
+// A new member always enters as a non-voter, and is promoted to voter
+// (when it asked to be one) only once it has applied the log up to the
+// moment it was added, as Consul's autopilot does: a node that never
+// answers from its Raft address cannot cost the cluster its quorum. A
+// member that stays silent for JoinAnswerTimeout is removed again, and
+// the configuration is as it was.
 func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
 		return fmt.Errorf("%w: id, raft_addr and http_addr are required", httpapi.ErrInvalidMember)
@@ -71,6 +82,9 @@ func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
 	// Checked before anything is proposed, with the rules the FSM applies.
 	if err := hlog.ValidateNode(hlog.NodeMeta{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}); err != nil {
 		return fmt.Errorf("%w: %v", httpapi.ErrInvalidMember, err)
+	}
+	if err := n.checkClusterAddr(ctx, req.RaftAddr); err != nil {
+		return err
 	}
 	if !n.raft.IsLeader() {
 		return apiError(raftstore.ErrNotLeader)
@@ -81,15 +95,115 @@ func (n *Node) Join(ctx context.Context, req api.JoinRequest) error {
 		// not retry it.
 		return fmt.Errorf("%w: %s is the leader and cannot become a non-voter; transfer leadership first", httpapi.ErrConflict, req.ID)
 	}
-	add := n.raft.AddVoter
-	if !voter {
-		add = n.raft.AddNonvoter
-	}
-	if err := add(req.ID, req.RaftAddr, membershipTimeout); err != nil {
+	current, err := n.suffrageOf(req.ID, req.RaftAddr)
+	if err != nil {
 		return apiError(err)
+	}
+	switch {
+	case current == "voter" || (!voter && current == "nonvoter"):
+		// Known already: at most an address changes (or a voter is
+		// demoted), which cannot wait for anything.
+		add := n.raft.AddVoter
+		if !voter {
+			add = n.raft.AddNonvoter
+		}
+		if err := add(req.ID, req.RaftAddr, membershipTimeout); err != nil {
+			return apiError(err)
+		}
+	default:
+		if current != "nonvoter+" { // not yet a non-voter at this address
+			if err := n.raft.AddNonvoter(req.ID, req.RaftAddr, membershipTimeout); err != nil {
+				return apiError(err)
+			}
+		}
+		// The wait outlives a client that gives up: what it started is
+		// finished (promoted, or removed again) either way.
+		if err := n.awaitCatchUp(context.WithoutCancel(ctx), req.ID, req.RaftAddr); err != nil {
+			if current == "" {
+				if rerr := n.raft.RemoveServer(req.ID, membershipTimeout); rerr != nil {
+					n.log.Warn("could not remove a joining node that did not catch up", "id", req.ID, "error", rerr)
+				}
+			}
+			return err
+		}
+		if voter {
+			if err := n.raft.AddVoter(req.ID, req.RaftAddr, membershipTimeout); err != nil {
+				return apiError(err)
+			}
+		}
 	}
 	n.log.Info("member joined", "id", req.ID, "raft", req.RaftAddr, "http", req.HTTPAddr, "voter", voter)
 	return apiError(n.raft.SetNode(hlog.NodeMeta{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}))
+}
+
+// suffrageOf returns id's suffrage in the configuration: "voter",
+// "nonvoter+" (a non-voter at addr already), "nonvoter" (at another
+// address), or "" when it is not a member.
+func (n *Node) suffrageOf(id, addr string) (string, error) {
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return "", err
+	}
+	for _, sv := range servers {
+		if sv.ID != id {
+			continue
+		}
+		if sv.Suffrage == "nonvoter" && sv.Addr == addr {
+			return "nonvoter+", nil
+		}
+		return sv.Suffrage, nil
+	}
+	return "", nil
+}
+
+// awaitCatchUp waits until the member id, asked on its cluster port at
+// addr, has applied the log up to this leader's commit index of now. It
+// gives up when the member has not answered for JoinAnswerTimeout, or
+// after joinCatchUpMax, or when this node stops leading.
+func (n *Node) awaitCatchUp(ctx context.Context, id, addr string) error {
+	target := n.raft.CommitIndex()
+	c, err := n.members.On("https://" + addr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	answered := start
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	var last error
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := c.Cluster(qctx, &api.QueryOptions{Consistency: api.ConsistencyLocal})
+		cancel()
+		switch {
+		case err != nil:
+			last = err
+		case info.ID != id:
+			last = fmt.Errorf("%s answers as %q", addr, info.ID)
+		default:
+			answered = time.Now()
+			if info.AppliedIndex >= target {
+				n.log.Info("joining node caught up", "id", id, "applied", info.AppliedIndex, "took", time.Since(start).Round(time.Millisecond))
+				return nil
+			}
+		}
+		if !n.raft.IsLeader() {
+			return apiError(raftstore.ErrNotLeader)
+		}
+		if silent := time.Since(answered); silent > n.cfg.JoinAnswerTimeout {
+			n.log.Warn("joining node did not answer; not added", "id", id, "raft", addr, "error", last)
+			return fmt.Errorf("%w: %s did not answer the leader at %s for %s, so it was not added (is raft_addr reachable from the leader, and is the node running?)",
+				httpapi.ErrTimeout, id, addr, silent.Round(time.Second))
+		}
+		if time.Since(start) > joinCatchUpMax {
+			return fmt.Errorf("%w: %s did not catch up with the log within %s", httpapi.ErrTimeout, id, joinCatchUpMax)
+		}
+		select {
+		case <-n.stop:
+			return httpapi.ErrUnavailable
+		case <-t.C:
+		}
+	}
 }
 
 // LeaderHTTPAddr returns the leader's HTTP address, "" when unknown or
@@ -207,7 +321,8 @@ func (n *Node) postJoin(url string, m hlog.NodeMeta) error {
 		return err
 	}
 	voter := !n.cfg.NonVoter
-	ctx, cancel := context.WithTimeout(n.ctx, membershipTimeout)
+	// The leader answers once this node has caught up with the log.
+	ctx, cancel := context.WithTimeout(n.ctx, joinCatchUpMax+membershipTimeout)
 	defer cancel()
 	if _, err := c.Join(ctx, api.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, Voter: &voter}); err != nil {
 		return fmt.Errorf("join via %s: %w", url, err)

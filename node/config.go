@@ -1,14 +1,15 @@
 package node
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
+	"github.com/herald-io/herald/internal/netguard"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -37,6 +38,11 @@ type Config struct {
 	// NonVoter joins as a member that receives the log but does not vote
 	// (a read replica); it never leads.
 	NonVoter bool
+
+	// JoinAnswerTimeout is how long a joining node may fail to answer the
+	// leader on its Raft address before the leader removes it again
+	// (default 30 s).
+	JoinAnswerTimeout time.Duration
 
 	// NoAuth turns API authentication off (every caller may do
 	// everything). Only with a loopback HTTPAddr: tests, benchmarks.
@@ -86,6 +92,15 @@ type Config struct {
 	Retention         hlog.Retention
 	RetentionInterval time.Duration
 
+	// DeliveryAllow opens address ranges that the guard on outgoing
+	// connections (webhook endpoints and /test) refuses by default:
+	// loopback, private, link-local and the other special-purpose ranges
+	// (internal/netguard). The node's own listen addresses stay refused.
+	DeliveryAllow []netip.Prefix
+	// Resolver resolves endpoint and join host names (default the
+	// system's); tests give a fake one.
+	Resolver netguard.Resolver
+
 	// UserAgent is sent with every webhook (default "Herald").
 	UserAgent string
 	// Delivery tunes the webhook dispatcher; zero values take its
@@ -108,8 +123,6 @@ type DeliveryOptions struct {
 	// Jitter varies retry delays by this fraction either way (default
 	// 0.2; negative for none).
 	Jitter float64
-	// DialContext dials webhook endpoints (default net.Dialer).
-	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c *Config) validate() error {
@@ -133,6 +146,9 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.JoinAnswerTimeout == 0 {
+		c.JoinAnswerTimeout = 30 * time.Second
 	}
 	if c.BatchWait == 0 {
 		c.BatchWait = time.Millisecond

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/netguard"
 	"github.com/herald-io/herald/internal/testutil"
 )
 
@@ -42,7 +43,8 @@ func fastConfig(id, dir string) Config {
 		HeartbeatTimeout:   200 * time.Millisecond,
 		ElectionTimeout:    200 * time.Millisecond,
 		LeaderLeaseTimeout: 100 * time.Millisecond,
-		NoAuth:             true, // auth_test.go turns it on
+		NoAuth:             true,              // auth_test.go turns it on
+		DeliveryAllow:      netguard.Loopback, // the tests' receivers; guard_test.go turns it off
 	}
 }
 
@@ -128,6 +130,7 @@ func mustStartCluster(t testing.TB, size int, tweak func(*Config)) []*testNode {
 	t.Helper()
 	base := t.TempDir()
 	var nodes []*testNode
+	nonVoter := map[string]bool{}
 	for i := 1; i <= size; i++ {
 		cfg := fastConfig(fmt.Sprintf("n%d", i), filepath.Join(base, fmt.Sprintf("n%d", i)))
 		if i == 1 {
@@ -139,6 +142,7 @@ func mustStartCluster(t testing.TB, size int, tweak func(*Config)) []*testNode {
 		if tweak != nil {
 			tweak(&cfg)
 		}
+		nonVoter[cfg.ID] = cfg.NonVoter
 		nodes = append(nodes, mustStart(t, cfg))
 		if i == 1 {
 			waitFor(t, 10*time.Second, "first node leads", func() bool { return nodes[0].IsLeader() })
@@ -151,7 +155,8 @@ func mustStartCluster(t testing.TB, size int, tweak func(*Config)) []*testNode {
 				return false
 			}
 			for _, m := range info.Nodes {
-				if m.HTTPAddr == "" {
+				// A joining voter is a non-voter until it caught up.
+				if m.HTTPAddr == "" || (m.Suffrage == "voter") == nonVoter[m.ID] {
 					return false
 				}
 			}

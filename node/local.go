@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"time"
 
 	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/netguard"
 )
 
 // LocalCluster describes a cluster of nodes on loopback in one process,
@@ -20,13 +22,17 @@ type LocalCluster struct {
 	// NoAuth runs the API without authentication (tests, benchmarks);
 	// otherwise the first node writes its admin key to Dir/n1/admin.key.
 	NoAuth bool
+	// DeliveryAllow opens ranges to webhooks (Config.DeliveryAllow);
+	// nil allows loopback (127.0.0.0/8, ::1), where a local cluster's
+	// receivers are.
+	DeliveryAllow []netip.Prefix
 	// Tweak, if set, adjusts each node's config before it starts.
 	Tweak func(*Config)
 }
 
 // StartLocalCluster starts the nodes: the first bootstraps, the others
-// join through it with a join token from the leader. It returns when every node knows the leader and every
-// member's HTTP address. On error the started nodes are returned too, for
+// join through it with a join token from the leader. It returns when every node knows the leader, every
+// member's HTTP address, and every member votes. On error the started nodes are returned too, for
 // the caller to close.
 func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 	if lc.Logger == nil {
@@ -41,6 +47,10 @@ func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 			RaftAddr: "127.0.0.1:0",
 			Logger:   lc.Logger,
 			NoAuth:   lc.NoAuth,
+		}
+		cfg.DeliveryAllow = lc.DeliveryAllow
+		if cfg.DeliveryAllow == nil {
+			cfg.DeliveryAllow = netguard.Loopback
 		}
 		if lc.Port > 0 {
 			cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", lc.Port+2*i)
@@ -85,7 +95,8 @@ func StartLocalCluster(ctx context.Context, lc LocalCluster) ([]*Node, error) {
 				return false
 			}
 			for _, m := range info.Nodes {
-				if m.HTTPAddr == "" {
+				// A joining node is a non-voter until it has caught up.
+				if m.HTTPAddr == "" || m.Suffrage != "voter" {
 					return false
 				}
 			}

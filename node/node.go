@@ -19,6 +19,7 @@ import (
 	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	"github.com/herald-io/herald/internal/clusterport"
+	"github.com/herald-io/herald/internal/netguard"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node/delivery"
 	"github.com/herald-io/herald/raftstore"
@@ -38,9 +39,13 @@ type Node struct {
 	// cluster is the cluster port (Raft and node-to-node HTTP, TLS);
 	// peerSrv serves the API there to other members.
 	cluster *clusterport.Listener
-	peerSrv *http.Server
-	tls     *clusterTLS
-	keys    keyCache
+	// guard vets every address deliveries and /test dial; clusterGuard
+	// every cluster-port dial and a joining node's Raft address.
+	guard, clusterGuard *netguard.Guard
+	tests               testLimits // /test, per subscription
+	peerSrv             *http.Server
+	tls                 *clusterTLS
+	keys                keyCache
 	// adminKeyMu makes one first admin key, not two; adminKeyDone is set
 	// once the cluster has keys and the file is in place.
 	adminKeyMu   sync.Mutex
@@ -140,7 +145,10 @@ func (n *Node) Open() (err error) {
 	if err != nil {
 		return fmt.Errorf("node: cluster port: %w", err)
 	}
-	dialer := &clusterport.Dialer{TLS: n.tls.client}
+	if n.clusterGuard, err = netguard.NewCluster(netguard.Config{Resolver: n.cfg.Resolver}); err != nil {
+		return err
+	}
+	dialer := &clusterport.Dialer{TLS: n.tls.client, Control: n.clusterGuard.Control}
 	if a, ok := n.cluster.Addr().(*net.TCPAddr); ok && !a.IP.IsUnspecified() {
 		dialer.Local = &net.TCPAddr{IP: a.IP} // talk from the IP we listen on
 	}
@@ -167,6 +175,14 @@ func (n *Node) Open() (err error) {
 	n.httpAddr = n.cfg.HTTPAdvertise
 	if n.httpAddr == "" {
 		n.httpAddr = n.httpLn.Addr().String()
+	}
+	n.guard, err = netguard.New(netguard.Config{
+		Allow:    n.cfg.DeliveryAllow,
+		Self:     []string{n.httpLn.Addr().String(), n.cluster.Addr().String(), n.httpAddr},
+		Resolver: n.cfg.Resolver,
+	})
+	if err != nil {
+		return err
 	}
 
 	n.raft, err = raftstore.New(raftstore.Config{
@@ -197,7 +213,7 @@ func (n *Node) Open() (err error) {
 	n.batch.start()
 
 	dc := n.cfg.Delivery
-	n.sender = delivery.NewSender(delivery.SenderConfig{UserAgent: n.cfg.UserAgent, DialContext: dc.DialContext})
+	n.sender = delivery.NewSender(delivery.SenderConfig{UserAgent: n.cfg.UserAgent, DialContext: n.guard.DialContext})
 	n.dispatcher = delivery.New(delivery.Config{
 		Source:           n.db,
 		Committer:        n.raft,

@@ -74,6 +74,9 @@ func (n *Node) CreateSubscription(ctx context.Context, req httpapi.CreateSubscri
 	if err := s.Validate(); err != nil {
 		return hlog.Subscription{}, err
 	}
+	if err := n.checkDestination(ctx, s.URL); err != nil {
+		return hlog.Subscription{}, err
+	}
 	out, err := n.raft.CreateSubscription(&s, from)
 	return out, apiError(err)
 }
@@ -104,6 +107,11 @@ func (n *Node) UpdateSubscription(ctx context.Context, store, id string, p hlog.
 	}
 	if _, err := n.subIn(store, id); err != nil {
 		return hlog.Subscription{}, err
+	}
+	if p.URL != nil {
+		if err := n.checkDestination(ctx, *p.URL); err != nil {
+			return hlog.Subscription{}, err
+		}
 	}
 	out, err := n.raft.PatchSubscription(id, &p, time.Now().UTC())
 	return out, apiError(err)
@@ -229,6 +237,12 @@ func (n *Node) TestSubscription(ctx context.Context, store, id string) (hlog.Att
 		return hlog.Attempt{}, err
 	}
 	now := time.Now().UTC()
+	if wait, ok := n.tests.allow(s.ID, now); !ok {
+		return hlog.Attempt{}, &httpapi.RateLimitedError{
+			Msg:   fmt.Sprintf("at most %d test events at once and one every %s per subscription", testBurst, testEvery),
+			Retry: wait,
+		}
+	}
 	keys, err := delivery.Keys(&s, now)
 	if err != nil {
 		return hlog.Attempt{}, err

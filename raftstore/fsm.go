@@ -29,6 +29,14 @@ type fsm struct {
 
 	stop     chan struct{} // closed when the store closes
 	stopOnce sync.Once
+
+	// giveUpAfter, when not zero, bounds the attempts at a batch that
+	// meets a storage failure (herald recover, which nobody can stop
+	// otherwise); failed then holds the failure: every later batch
+	// fails, and so does a snapshot, so that no state that skipped an
+	// entry is ever recorded as complete.
+	giveUpAfter int
+	failed      error
 }
 
 func newFSM(db *hlog.DB, logger *slog.Logger) (*fsm, error) {
@@ -58,6 +66,9 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	backoff := 50 * time.Millisecond
 	var refused map[uint64]error // entries that broke a rule bbolt enforces
+	if err := f.failure(); err != nil {
+		return failAll(len(logs), err)
+	}
 	for attempt := 1; ; attempt++ {
 		out, err := f.applyOnce(logs, refused)
 		var r *refusedError
@@ -84,6 +95,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			panic(fmt.Sprintf("raftstore: FSM apply failed: %v", err))
 		}
 		f.setStorageError(err)
+		if f.giveUpAfter > 0 && attempt >= f.giveUpAfter {
+			f.log.Error("writing the event log failed; giving up", "error", err, "attempts", attempt)
+			f.mu.Lock()
+			f.failed = err
+			f.mu.Unlock()
+			return failAll(len(logs), err)
+		}
 		f.log.Error("writing the event log failed; retrying (nothing is acknowledged meanwhile)", "error", err, "attempt", attempt)
 		select {
 		case <-f.stop:
@@ -97,6 +115,20 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+func (f *fsm) failure() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+func failAll(n int, err error) []interface{} {
+	out := make([]interface{}, n)
+	for i := range out {
+		out[i] = fmt.Errorf("%w: %v", ErrShutdown, err)
+	}
+	return out
 }
 
 // refusedError is an entry the event log refused for a reason every
@@ -246,6 +278,9 @@ func applyCommand(tx *hlog.Tx, data []byte) (interface{}, error) {
 // transaction is begun here, on the FSM goroutine, and streamed by Persist
 // while applies continue.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.failure(); err != nil {
+		return nil, fmt.Errorf("raftstore: no snapshot after a storage failure: %w", err)
+	}
 	s, err := f.db.BeginSnapshot()
 	if err != nil {
 		return nil, err

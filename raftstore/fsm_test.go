@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/herald-io/herald/internal/testutil"
@@ -235,5 +236,39 @@ func TestFSMRefusedEntryHasNoEffect(t *testing.T) {
 	}
 	if subs, _ := d.Subscriptions(""); len(subs) != 0 {
 		t.Fatalf("the refused subscription left %d records", len(subs))
+	}
+}
+
+// Recovery bounds its retries: an event log that cannot be written fails
+// the batch after giveUpAfter attempts, every later batch at once, and the
+// snapshot that would record the state as complete.
+func TestFSMGivesUpOnStorageFailureWhenBounded(t *testing.T) {
+	d, err := hlog.Open(t.TempDir()+"/events.db", hlog.Options{Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := mustFSM(t, d)
+	f.giveUpAfter = 2
+	d.Close() // every write now fails, as a dead disk's would
+	done := make(chan []interface{})
+	go func() { done <- f.ApplyBatch([]*raft.Log{appendEntry(1, "s", "a")}) }()
+	var out []interface{}
+	select {
+	case out = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("ApplyBatch still retrying after 30s")
+	}
+	if err, ok := out[0].(error); !ok || !errors.Is(err, ErrShutdown) {
+		t.Fatalf("result %v", out[0])
+	}
+	if f.failure() == nil {
+		t.Fatal("failure not recorded")
+	}
+	out = f.ApplyBatch([]*raft.Log{appendEntry(2, "s", "b")})
+	if _, ok := out[0].(error); !ok {
+		t.Fatalf("a later batch applied after an earlier one failed: %v", out[0])
+	}
+	if _, err := f.Snapshot(); err == nil {
+		t.Fatal("snapshot taken after a storage failure")
 	}
 }

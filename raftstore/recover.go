@@ -14,6 +14,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// recoverAttempts bounds how often recovery retries a batch the event log
+// fails to write (about 6 s of back-off in all).
+const recoverAttempts = 6
+
 // Recover rewrites a stopped node's Raft state so that its configuration is
 // exactly servers: the way back from a lost quorum (the survivors are told
 // who is left, then started). Every entry in the node's Raft log is
@@ -46,6 +50,11 @@ func Recover(dir string, db *hlog.DB, logger *slog.Logger, servers []Server) err
 	if err != nil {
 		return err
 	}
+	// A disk that fails now fails the recovery within seconds (and
+	// changes nothing: RecoverCluster takes no snapshot and deletes no
+	// log entry when the FSM cannot snapshot) instead of retrying
+	// forever where nobody can stop it.
+	f.giveUpAfter = recoverAttempts
 	logs, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(dir, "raft.db"),
 		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
@@ -65,6 +74,9 @@ func Recover(dir string, db *hlog.DB, logger *slog.Logger, servers []Server) err
 	rc.Logger = hcl
 	if err := raft.RecoverCluster(rc, f, logs, logs, snaps, trans, conf); err != nil {
 		return fmt.Errorf("raftstore: recover: %w", err)
+	}
+	if err := f.failure(); err != nil {
+		return fmt.Errorf("raftstore: recover: the event log could not be written (nothing was changed; fix the disk and run recover again): %w", err)
 	}
 	logger.Warn("cluster configuration rewritten", "servers", len(servers))
 	return nil

@@ -66,6 +66,7 @@ removes the temporary data directory unless --data was given).`,
 		}
 		fmt.Fprintf(stdout, "try: HERALD_API_KEY=$(cat %s) herald publish demo store/order/created --data '{\"id\":1}' --addr http://%s\n",
 			filepath.Join(nodes[0].DataDir(), node.AdminKeyFile), nodes[len(nodes)-1].HTTPAddr())
+		fmt.Fprintln(stdout, "webhooks may reach loopback receivers (127.0.0.0/8, ::1): herald serve allows them only with --delivery-allow")
 		fmt.Fprintln(stdout, "Ctrl-C stops the cluster.")
 		<-ctx.Done()
 		return nil

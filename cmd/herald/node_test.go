@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,7 +252,7 @@ func TestDevCommand(t *testing.T) {
 		}
 	}
 	m := regexp.MustCompile(`^herald dev: 2-node cluster, data in (\S+)$`).FindStringSubmatch(got[0])
-	if m == nil || len(got) != 5 {
+	if m == nil || len(got) != 6 {
 		t.Fatalf("output:\n%s", strings.Join(got, "\n"))
 	}
 	dataDir := m[1]
@@ -267,6 +269,9 @@ func TestDevCommand(t *testing.T) {
 	if want := "try: HERALD_API_KEY=$(cat " + keyFile + ") herald publish demo store/order/created --data '{\"id\":1}' --addr " + addrs[1]; got[3] != want {
 		t.Fatalf("try line %q, want %q", got[3], want)
 	}
+	if want := "webhooks may reach loopback receivers (127.0.0.0/8, ::1): herald serve allows them only with --delivery-allow"; got[4] != want {
+		t.Fatalf("allow line %q, want %q", got[4], want)
+	}
 	key, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +286,20 @@ func TestDevCommand(t *testing.T) {
 	st := decodeOne[api.Cluster](t, r.stdout)
 	if len(st.Nodes) != 2 || st.Leader == "" {
 		t.Fatalf("dev cluster: %+v", st)
+	}
+	// As it says, dev delivers to a receiver on loopback.
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer recv.Close()
+	c, err := api.NewClient(api.Config{Addresses: addrs, APIKey: strings.TrimSpace(string(key))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.CreateSubscription(context.Background(), "demo", api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{URL: api.Ptr(recv.URL)}})
+	if err != nil {
+		t.Fatalf("dev refuses a loopback receiver: %v", err)
+	}
+	if d, err := c.TestSubscription(context.Background(), "demo", sub.ID); err != nil || d.Status != api.DeliverySucceeded {
+		t.Fatalf("test event to a loopback receiver: %+v %v", d, err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

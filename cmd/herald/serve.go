@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/herald-io/herald/internal/netguard"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node"
 	"github.com/spf13/cobra"
@@ -24,6 +26,7 @@ type serveOpts struct {
 	data, httpAddr, httpAdv, raftAddr, raftAdv, nodeID, join string
 	joinToken                                                string
 	corsOrigins                                              []string
+	deliveryAllow                                            string
 	bootstrap, nonVoter, noAuth                              bool
 	raftTLS, httpTLS                                         tlsFlags
 	hbTimeout, elTimeout, leaseTimeout                       time.Duration
@@ -62,6 +65,7 @@ herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 
 	fs.StringVar(&o.joinToken, "join-token", "", "one-time token from herald cluster token: lets a new node obtain its certificate (with --join)")
 	markSecret(fs, "join-token")
 	fs.BoolVar(&o.noAuth, "no-auth", false, "turn API authentication off (only with a loopback --http: tests, benchmarks)")
+	fs.StringVar(&o.deliveryAllow, "delivery-allow", "", "comma-separated `CIDRS` webhooks may reach although they are loopback, private or link-local (e.g. 10.1.0.0/16 for a LAN receiver, 127.0.0.0/8 for local development)")
 	fs.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "browser `ORIGINS` (https://app.example.com, or *) whose pages may call the API")
 	o.raftTLS = addTLSFlags(fs, "raft-", "the operator's certificates for the cluster port (default: the cluster's own CA in DATA/tls)")
 	o.httpTLS = addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
@@ -96,6 +100,10 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	allow, err := netguard.ParseAllow(o.deliveryAllow)
+	if err != nil {
+		return usagef("--delivery-allow: %v", err)
+	}
 	id, err := resolveNodeID(o.data, o.nodeID)
 	if err != nil {
 		return err
@@ -112,6 +120,7 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 		NonVoter:           o.nonVoter,
 		NoAuth:             o.noAuth,
 		CORSOrigins:        o.corsOrigins,
+		DeliveryAllow:      allow,
 		JoinToken:          o.joinToken,
 		RaftTLS:            raftTLSCfg,
 		HTTPTLS:            httpTLSCfg,
@@ -136,9 +145,29 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "herald (version %s): node %s serving %s://%s (raft %s, data %s)\n", Version, id, scheme, n.HTTPAddr(), n.RaftAddr(), o.data)
 	<-ctx.Done()
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	return shutdownWithin(n, logger, stopDeadline)
+}
+
+// stopDeadline bounds a graceful stop: past it the process exits anyway
+// (what is acknowledged is fsynced, so nothing acknowledged is lost; a
+// restart replays whatever the event log had not applied).
+const stopDeadline = 10 * time.Second
+
+// shutdownWithin stops n gracefully (a leader hands leadership over
+// first) and returns once it has stopped, or after d whatever n is
+// doing.
+func shutdownWithin(n *node.Node, logger *slog.Logger, d time.Duration) error {
+	sctx, cancel := context.WithTimeout(context.Background(), d-2*time.Second)
 	defer cancel()
-	return n.Shutdown(sctx) // a leader hands leadership over first
+	done := make(chan error, 1)
+	go func() { done <- n.Shutdown(sctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		logger.Error("node did not stop in time; exiting anyway", "after", d)
+		return fmt.Errorf("stop took longer than %s; exited without waiting", d)
+	}
 }
 
 // resolveNodeID returns the node id: the one recorded in DATA/node-id, or

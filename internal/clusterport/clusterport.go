@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -200,12 +201,15 @@ type Dialer struct {
 	// Local, if set, is the address connections come from (the IP the
 	// node listens on, so peers and firewalls see which node it is).
 	Local *net.TCPAddr
+	// Control, if set, vets the address actually dialled before the
+	// connection is attempted (node sets the cluster address guard).
+	Control func(network, address string, c syscall.RawConn) error
 }
 
 // Dial opens a connection on channel ch to addr and completes the TLS
 // handshake before it returns.
 func (d *Dialer) Dial(ctx context.Context, ch byte, addr string) (*tls.Conn, error) {
-	nd := &net.Dialer{}
+	nd := &net.Dialer{Control: d.Control}
 	if d.Local != nil {
 		nd.LocalAddr = d.Local
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-io/herald/internal/netguard"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -69,8 +70,8 @@ func Success(status int) bool { return status >= 200 && status <= 299 }
 type SenderConfig struct {
 	// UserAgent is sent on every request (default "Herald").
 	UserAgent string
-	// DialContext dials endpoints (default net.Dialer); the place for an
-	// address guard.
+	// DialContext dials endpoints (default net.Dialer); node gives its
+	// address guard's (internal/netguard).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// MaxConnsPerHost bounds idle keep-alive connections per endpoint host
 	// (default 256, the largest max_in_flight).
@@ -204,8 +205,16 @@ func (s *Sender) Send(ctx context.Context, sub *hlog.Subscription, keys [][]byte
 
 // describe words a transport error for the delivery log.
 func describe(err error, timeout time.Duration) string {
+	var be *netguard.BlockedError
+	if errors.As(err, &be) {
+		return be.Error()
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("timeout: no complete answer within %s", timeout)
+	}
+	var de *netguard.DialError
+	if errors.As(err, &de) {
+		return de.Error()
 	}
 	var ue interface{ Unwrap() error }
 	if errors.As(err, &ue) {
