@@ -107,3 +107,13 @@ type Hello struct {
 	ID          string `json:"id"`
 	ClusterAddr string `json:"cluster_addr"`
 }
+
+// SecretsKeyRotation is the answer of POST /v1/secrets/rotate-key.
+type SecretsKeyRotation struct {
+	// KeyID is the new data key's id; every secret is now sealed under it.
+	KeyID uint32 `json:"key_id"`
+	// Resealed counts the subscriptions whose secrets were re-sealed.
+	Resealed int `json:"resealed"`
+	// MasterKey is the fingerprint of the master key that wraps it.
+	MasterKey string `json:"master_key_fingerprint"`
+}

@@ -90,3 +90,13 @@ func (c *Client) ForwardingFor(identity string) *Client {
 	cc.cfg.forwardedFor = identity
 	return &cc
 }
+
+// RotateSecretsKey makes a new data key for the secrets at rest and
+// re-seals every subscription's secrets under it (admin).
+func (c *Client) RotateSecretsKey(ctx context.Context) (*SecretsKeyRotation, error) {
+	var out SecretsKeyRotation
+	if _, err := c.do(ctx, call{method: http.MethodPost, path: "/v1/secrets/rotate-key"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -132,6 +132,7 @@ func New(svc Services, logger *slog.Logger, opts ...Option) *API {
 		a.handle(http.MethodGet, "/v1/keys", permAdmin, a.listKeys)
 		a.handle(http.MethodGet, "/v1/keys/:id", permAdmin, a.getKey)
 		a.handle(http.MethodDelete, "/v1/keys/:id", permAdmin, a.revokeKey)
+		a.handle(http.MethodPost, "/v1/secrets/rotate-key", permAdmin, a.rotateSecretsKey)
 	}
 	if svc.Backup != nil {
 		a.handle(http.MethodGet, "/v1/backup", permAdmin, a.backup)

@@ -68,6 +68,12 @@ func TestKeyRoutes(t *testing.T) {
 	if r := do(t, srv, "GET", "/v1/stores", "", bearer(admin)...); !strings.Contains(string(r.body), "shop-1") {
 		t.Fatalf("stores with admin: %d %s", r.status, r.body)
 	}
+	if r := do(t, srv, "POST", "/v1/secrets/rotate-key", "", bearer(k.Key)...); r.status != 403 {
+		t.Fatalf("rotate the data key with a publish key: %d %s", r.status, r.body)
+	}
+	if r := do(t, srv, "POST", "/v1/secrets/rotate-key", "", bearer(admin)...); r.status != 200 || !strings.Contains(string(r.body), `"key_id":1`) {
+		t.Fatalf("rotate the data key: %d %s", r.status, r.body)
+	}
 	if r := do(t, srv, "DELETE", "/v1/keys/"+k.ID, "", bearer(admin)...); r.status != 204 {
 		t.Fatalf("revoke: %d %s", r.status, r.body)
 	}

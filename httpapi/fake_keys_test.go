@@ -102,3 +102,10 @@ func (f *fakeService) CreateJoinToken(ctx context.Context, ttl time.Duration) (a
 func (f *fakeService) Enroll(ctx context.Context, req api.EnrollRequest) (api.EnrollResponse, error) {
 	return api.EnrollResponse{}, fmt.Errorf("%w: the fake has no CA", ErrConflict)
 }
+
+func (f *fakeService) RotateSecretsKey(ctx context.Context) (api.SecretsKeyRotation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dataKeys++
+	return api.SecretsKeyRotation{KeyID: f.dataKeys, MasterKey: "0123456789abcdef"}, nil
+}

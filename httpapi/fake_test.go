@@ -20,6 +20,7 @@ type fakeService struct {
 	db        *hlog.DB
 	mu        sync.Mutex
 	n         int
+	dataKeys  uint32
 	notLeader bool
 	leader    string // LeaderHTTPAddr when notLeader
 	readyErr  error

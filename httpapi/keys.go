@@ -57,6 +57,15 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (a *API) rotateSecretsKey(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	res, err := a.svc.Keys.RotateSecretsKey(r.Context())
+	if err != nil {
+		a.fail(w, r, nil, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, res)
+}
+
 func (a *API) hello(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	a.writeJSON(w, r, http.StatusOK, a.svc.Join.Hello())
 }

@@ -156,6 +156,9 @@ type KeyService interface {
 	Key(ctx context.Context, id string) (api.Key, error)
 	// RevokeKey deletes a key on every node; leader only.
 	RevokeKey(ctx context.Context, id string) error
+	// RotateSecretsKey makes a new data key for the secrets at rest and
+	// re-seals every secret under it; leader only.
+	RotateSecretsKey(ctx context.Context) (api.SecretsKeyRotation, error)
 }
 
 // JoinService lets new nodes into the cluster: join tokens, and the

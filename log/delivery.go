@@ -163,7 +163,7 @@ func (t *Tx) RotateSecret(id, key string, graceUntil, now int64) (Subscription, 
 	if err != nil {
 		return s, err
 	}
-	if err := ValidateSecret(key); err != nil {
+	if err := ValidateStoredSecret(key); err != nil {
 		return Subscription{}, err
 	}
 	secrets := []Secret{{Key: key}}

@@ -222,7 +222,7 @@ func (s *Subscription) Validate() error {
 		return bad("a subscription has 1-%d secrets", MaxSecrets)
 	}
 	for _, sec := range s.Secrets {
-		if err := ValidateSecret(sec.Key); err != nil {
+		if err := ValidateStoredSecret(sec.Key); err != nil {
 			return err
 		}
 	}

@@ -275,6 +275,7 @@ func (n *Node) register() error {
 		if err := n.ensureAdminKey(); err != nil {
 			n.log.Warn("first admin key not created yet", "error", err)
 		}
+		n.secretChores()
 	}
 	want := hlog.NodeMeta{ID: n.cfg.ID, RaftAddr: n.raft.Addr(), HTTPAddr: n.httpAddr}
 	metas, err := n.db.Nodes()

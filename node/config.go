@@ -61,6 +61,11 @@ type Config struct {
 	// own CA in DATA/tls (created at bootstrap, handed over at join). The
 	// cluster port is TLS either way.
 	RaftTLS *tls.Config
+	// SecretsKeyFile is the master key of the secrets at rest (signing
+	// secrets are sealed under data keys it wraps); default
+	// DATA/secrets.key, derived from the cluster CA's key on first start.
+	// With RaftTLS every node needs the same file.
+	SecretsKeyFile string
 	// HTTPTLS serves the API over TLS (Certificates) and is the client
 	// configuration for calls to other nodes' APIs (RootCAs): joining and
 	// forwarding. Every node of a cluster uses HTTPS or none does.

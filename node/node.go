@@ -20,6 +20,7 @@ import (
 	"github.com/herald-io/herald/httpapi"
 	"github.com/herald-io/herald/internal/clusterport"
 	"github.com/herald-io/herald/internal/netguard"
+	"github.com/herald-io/herald/internal/secrets"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node/delivery"
 	"github.com/herald-io/herald/raftstore"
@@ -43,6 +44,7 @@ type Node struct {
 	// every cluster-port dial and a joining node's Raft address.
 	guard, clusterGuard *netguard.Guard
 	tests               testLimits // /test, per subscription
+	secrets             secretState
 	peerSrv             *http.Server
 	tls                 *clusterTLS
 	keys                keyCache
@@ -138,6 +140,9 @@ func (n *Node) Open() (err error) {
 	if n.tls, err = n.setupTLS(); err != nil {
 		return err
 	}
+	if err := n.setupSecrets(); err != nil && !errors.Is(err, secrets.ErrWrongMasterKey) {
+		return err // a wrong key is logged: the node serves, and cannot sign
+	}
 	n.cluster, err = clusterport.Listen(n.cfg.RaftAddr, n.tls.server, func(cs *tls.ConnectionState) bool {
 		_, ok := n.tls.member(cs)
 		return ok
@@ -225,6 +230,7 @@ func (n *Node) Open() (err error) {
 		Keep:             dc.Keep,
 		BreakerThreshold: dc.BreakerThreshold,
 		Jitter:           dc.Jitter,
+		OpenSecret:       n.openSecret,
 	})
 	n.deliveryStarted = true
 	n.wg.Add(2)
@@ -382,6 +388,9 @@ func (n *Node) Snapshot() error { return apiError(n.raft.Snapshot()) }
 func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 
 func (n *Node) onLeaderChange(isLeader bool, leaderID, _ string) {
+	if isLeader {
+		n.secrets.migrated.Store(false) // a new leader checks once
+	}
 	n.leaderMu.Lock()
 	n.isLeader, n.leaderID = isLeader, leaderID
 	close(n.leaderChange)

@@ -77,7 +77,15 @@ func (n *Node) CreateSubscription(ctx context.Context, req httpapi.CreateSubscri
 	if err := n.checkDestination(ctx, s.URL); err != nil {
 		return hlog.Subscription{}, err
 	}
+	sealed, err := n.sealSecret(s.ID, secret)
+	if err != nil {
+		return hlog.Subscription{}, err
+	}
+	s.Secrets[0].Key = sealed // only ciphertext enters the Raft log
 	out, err := n.raft.CreateSubscription(&s, from)
+	if err == nil && len(out.Secrets) > 0 {
+		out.Secrets[0].Key = secret // shown to the caller this once
+	}
 	return out, apiError(err)
 }
 
@@ -157,7 +165,14 @@ func (n *Node) RotateSecret(ctx context.Context, store, id string, req httpapi.R
 		}
 	}
 	now := time.Now().UTC()
-	out, err := n.raft.RotateSecret(id, secret, now.Add(grace), now)
+	sealed, err := n.sealSecret(id, secret)
+	if err != nil {
+		return hlog.Subscription{}, err
+	}
+	out, err := n.raft.RotateSecret(id, sealed, now.Add(grace), now)
+	if err == nil && len(out.Secrets) > 0 {
+		out.Secrets[0].Key = secret // shown to the caller this once
+	}
 	return out, apiError(err)
 }
 
@@ -243,7 +258,7 @@ func (n *Node) TestSubscription(ctx context.Context, store, id string) (hlog.Att
 			Retry: wait,
 		}
 	}
-	keys, err := delivery.Keys(&s, now)
+	keys, err := delivery.Keys(&s, now, n.openSecret)
 	if err != nil {
 		return hlog.Attempt{}, err
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/secrets"
 	"github.com/herald-io/herald/internal/testcerts"
 )
 
@@ -36,9 +39,17 @@ func mustIssue(t *testing.T, ca *testcerts.CA) *tls.Config {
 // once forced into the configuration, receive a single entry.
 func TestTLSCluster(t *testing.T) {
 	ca := mustCA(t, "herald-test-ca")
+	// With the operator's certificates every node is given the same
+	// secrets key file.
+	keyFile := filepath.Join(t.TempDir(), "secrets.key")
+	mk, _ := secrets.NewMasterKey()
+	if err := secrets.WriteKeyFile(keyFile, mk); err != nil {
+		t.Fatal(err)
+	}
 	nodes := mustStartCluster(t, 3, func(c *Config) {
 		cfg := mustIssue(t, ca)
 		c.RaftTLS, c.HTTPTLS = cfg, cfg
+		c.SecretsKeyFile = keyFile
 	})
 	leader := leaderOf(t, nodes)
 	var follower *testNode
@@ -69,6 +80,7 @@ func TestTLSCluster(t *testing.T) {
 	bad := fastConfig("impostor", t.TempDir())
 	bad.RaftTLS, bad.HTTPTLS = mustIssue(t, other), mustIssue(t, other)
 	bad.Join = []string{leader.HTTPAddr()}
+	bad.SecretsKeyFile = keyFile
 	imp := mustStart(t, bad)
 	// It cannot join: the cluster does not trust it, nor it the cluster.
 	// (Its join loop retries every 500 ms; watch the configuration for a
@@ -99,5 +111,25 @@ func TestTLSCluster(t *testing.T) {
 	}
 	if !leader.raft.Unreachable(imp.ID()) {
 		waitFor(t, 10*time.Second, "leader reports the impostor unreachable", func() bool { return leader.raft.Unreachable(imp.ID()) })
+	}
+}
+
+// TestOperatorPKIJoinerNeedsSecretsKey: with the operator's certificates
+// there is no cluster CA to derive the secrets key from, so a joining
+// node without --secrets-key-file refuses to start instead of making a
+// key of its own that the cluster does not share.
+func TestOperatorPKIJoinerNeedsSecretsKey(t *testing.T) {
+	ca := mustCA(t, "herald-test-ca")
+	cfg := fastConfig("n2", t.TempDir())
+	tc := mustIssue(t, ca)
+	cfg.RaftTLS, cfg.HTTPTLS = tc, tc
+	cfg.Join = []string{"127.0.0.1:1"}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Open(); !errors.Is(err, ErrNoSecretsKey) {
+		n.Close()
+		t.Fatalf("open without a secrets key: %v", err)
 	}
 }

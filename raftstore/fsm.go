@@ -271,6 +271,9 @@ func applyCommand(tx *hlog.Tx, data []byte) (interface{}, error) {
 	if t := cmdType(data[1]); t >= cmdCreateKey && t <= cmdUseToken {
 		return applyKeyCommand(tx, t, r)
 	}
+	if t := cmdType(data[1]); t == cmdPutDataKey || t == cmdReseal {
+		return applySecretsCommand(tx, t, r)
+	}
 	return applySubCommand(tx, cmdType(data[1]), r)
 }
 

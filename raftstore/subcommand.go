@@ -40,7 +40,8 @@ func clientError(err error) bool {
 	for _, e := range []error{hlog.ErrInvalidSubscription, hlog.ErrSubscriptionNotFound,
 		hlog.ErrSubscriptionExists, hlog.ErrEventNotFound, hlog.ErrStoreNotFound,
 		hlog.ErrInvalidEvent, hlog.ErrInvalidStore, hlog.ErrInvalidPattern, hlog.ErrInvalidRetention, hlog.ErrReservedStore,
-		hlog.ErrInvalidKey, hlog.ErrKeyNotFound, hlog.ErrKeyExists, hlog.ErrInvalidJoinToken, hlog.ErrInvalidNode} {
+		hlog.ErrInvalidKey, hlog.ErrKeyNotFound, hlog.ErrKeyExists, hlog.ErrInvalidJoinToken, hlog.ErrInvalidNode,
+		hlog.ErrInvalidDataKey, hlog.ErrResealConflict} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,9 +17,11 @@ import (
 	"time"
 
 	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/netguard"
 	"github.com/herald-io/herald/internal/testcerts"
 	"github.com/herald-io/herald/internal/testutil"
 	"github.com/herald-io/herald/node"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // TestThroughFollower runs the client commands against a three-node
@@ -224,11 +228,32 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			}
 		}
 	}
+	// A subscription: its signing secret must be in the backup only
+	// sealed, and must sign again after the restore.
+	type request struct {
+		header http.Header
+		body   []byte
+	}
+	var mu sync.Mutex
+	var signed []request
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		signed = append(signed, request{r.Header.Clone(), body})
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	sub, err := ac.CreateSubscription(ctx, "shop-a", api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{URL: api.Ptr(recv.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Back up through a node that has applied everything.
 	from := notLeader(t, nodes)
 	testutil.WaitFor(t, 20*time.Second, "the node caught up", func() bool {
 		got, _ := from.DB().Stores()
-		return len(got) == 2 && got[0].LastSeq == 25 && got[1].LastSeq == 25
+		subs, _ := from.DB().Subscriptions("")
+		return len(got) == 2 && got[0].LastSeq == 25 && got[1].LastSeq == 25 && len(subs) == 1
 	})
 	want, _ := from.DB().Stores()
 	c := client{t, "http://" + from.HTTPAddr()}
@@ -236,7 +261,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	file := filepath.Join(dir, "backup.db")
 	out := c.ok("backup", "--out", file)
 	st, err := os.Stat(file)
-	if err != nil || out != fmt.Sprintf("wrote %s (%d bytes)\n", file, st.Size()) {
+	if err != nil || out != fmt.Sprintf("wrote %s (%d bytes)\nits signing secrets are sealed: keep the cluster's secrets key (a node's DATA/secrets.key) apart from it; herald restore --secrets-key-file needs it\n", file, st.Size()) {
 		t.Fatalf("backup: %q %v", out, err)
 	}
 	type backupResult struct {
@@ -251,15 +276,35 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("left behind in %s: %v", dir, ents)
 	}
 
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(sub.Secret)) || bytes.Contains(raw, []byte("whsec_")) {
+		t.Fatal("the backup holds a signing secret in plain text")
+	}
+
 	data := filepath.Join(t.TempDir(), "restored")
-	if r := herald(t, opts{}, "restore", "--data", data, "--from", file); r.code != 0 || r.stdout != "restored "+file+" into "+data+"; start it with: herald serve --data "+data+"\n" {
+	if r := herald(t, opts{}, "restore", "--data", data, "--from", file); r.code != 1 || !strings.Contains(r.stderr, "give --secrets-key-file") {
+		t.Fatalf("restore without the secrets key:\n%s", r)
+	}
+	wrong := filepath.Join(t.TempDir(), "wrong.key")
+	if err := os.WriteFile(wrong, []byte("hmk1_"+strings.Repeat("A", 43)+"=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := herald(t, opts{}, "restore", "--data", data, "--from", file, "--secrets-key-file", wrong); r.code != 1 || !strings.Contains(r.stderr, "does not open the backup's data key") {
+		t.Fatalf("restore with another key:\n%s", r)
+	}
+	keyFile := filepath.Join(from.DataDir(), node.SecretsKeyFile)
+	if r := herald(t, opts{}, "restore", "--data", data, "--from", file, "--secrets-key-file", keyFile); r.code != 0 || r.stdout != "restored "+file+" into "+data+"; start it with: herald serve --data "+data+"\n" {
 		t.Fatalf("restore:\n%s", r)
 	}
 	if r := herald(t, opts{env: []string{"HERALD_DATA=" + data, "HERALD_FROM=" + file}}, "restore"); r.code != 1 || !strings.Contains(r.stderr, "already holds a node") {
 		t.Fatalf("restore into a used data dir (through the variables):\n%s", r)
 	}
 
-	r1, err := node.New(node.Config{ID: "r1", DataDir: data, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true, NoAuth: true, Logger: testutil.Quiet()})
+	r1, err := node.New(node.Config{ID: "r1", DataDir: data, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true, NoAuth: true, Logger: testutil.Quiet(),
+		DeliveryAllow: netguard.Loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +321,24 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		if err := r1.DB().VerifyChain(s.Name); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The restored node opens the sealed secret and signs with it.
+	rac, err := api.NewClient(api.Config{Addresses: []string{r1.HTTPAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := rac.TestSubscription(ctx, "shop-a", sub.ID); err != nil || d.Status != api.DeliverySucceeded {
+		t.Fatalf("test event after the restore: %+v %v", d, err)
+	}
+	mu.Lock()
+	last := signed[len(signed)-1]
+	mu.Unlock()
+	wh, err := standardwebhooks.NewWebhook(sub.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Verify(last.body, last.header); err != nil {
+		t.Fatalf("the restored node's signature does not verify with the secret from before: %v", err)
 	}
 	rc := client{t, "http://" + r1.HTTPAddr()}
 	if e := okJSON[api.Event](rc, "publish", "shop-a", "t", "--data", `"after"`); e.Seq != 26 {

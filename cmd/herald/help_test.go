@@ -13,7 +13,7 @@ var everyCommand = []string{
 	"subs list", "subs get", "subs create", "subs update", "subs pause", "subs enable", "subs rotate", "subs test", "subs delete",
 	"deliveries list", "deliveries get", "deliveries redeliver", "deliveries replay",
 	"cluster status", "cluster join", "cluster remove", "cluster transfer",
-	"health", "openapi", "backup", "restore", "recover", "compact", "bench", "version",
+	"secrets rotate-key", "health", "openapi", "backup", "restore", "recover", "compact", "bench", "version",
 	"completion bash", "completion zsh", "completion fish", "help",
 }
 
@@ -109,7 +109,7 @@ func TestCommandHelpShowsOnlyItsFlags(t *testing.T) {
 	}
 	// serve's help offers exactly serve's flags (the contract with
 	// scripts and systemtest/).
-	want := []string{"data", "http", "http-advertise", "raft", "raft-advertise", "node-id", "bootstrap", "join", "non-voter", "join-token", "no-auth", "cors-origins", "delivery-allow",
+	want := []string{"data", "http", "http-advertise", "raft", "raft-advertise", "node-id", "bootstrap", "join", "non-voter", "join-token", "no-auth", "cors-origins", "delivery-allow", "secrets-key-file",
 		"raft-tls-cert", "raft-tls-key", "raft-tls-ca", "tls-cert", "tls-key", "tls-ca", "heartbeat-timeout", "election-timeout",
 		"leader-lease-timeout", "retention-max-age", "retention-max-events", "retention-interval", "log-level", "log-format", "help"}
 	got := flagNames(herald(t, opts{}, "serve", "-h").stdout)

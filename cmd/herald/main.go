@@ -117,7 +117,7 @@ With no command, herald serves a single node like "herald serve".`,
 	addGroup(root, "Run a node", newServeCmd(), newDevCmd())
 	addGroup(root, "Events and stores", newPublishCmd(), newEventsCmd(), newStoresCmd())
 	addGroup(root, "Webhooks", newSubsCmd(), newDeliveriesCmd())
-	addGroup(root, "Operations", newKeysCmd(), newClusterCmd(), newHealthCmd(), newOpenAPICmd(), newBackupCmd(), newRestoreCmd(), newRecoverCmd(), newCompactCmd(), newBenchCmd())
+	addGroup(root, "Operations", newKeysCmd(), newSecretsCmd(), newClusterCmd(), newHealthCmd(), newOpenAPICmd(), newBackupCmd(), newRestoreCmd(), newRecoverCmd(), newCompactCmd(), newBenchCmd())
 	addGroup(root, "Other", newVersionCmd())
 	root.SetHelpCommand(newHelpCmd(root))
 	root.InitDefaultCompletionCmd()

@@ -26,7 +26,7 @@ type serveOpts struct {
 	data, httpAddr, httpAdv, raftAddr, raftAdv, nodeID, join string
 	joinToken                                                string
 	corsOrigins                                              []string
-	deliveryAllow                                            string
+	deliveryAllow, secretsKeyFile                            string
 	bootstrap, nonVoter, noAuth                              bool
 	raftTLS, httpTLS                                         tlsFlags
 	hbTimeout, elTimeout, leaseTimeout                       time.Duration
@@ -66,6 +66,7 @@ herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 
 	markSecret(fs, "join-token")
 	fs.BoolVar(&o.noAuth, "no-auth", false, "turn API authentication off (only with a loopback --http: tests, benchmarks)")
 	fs.StringVar(&o.deliveryAllow, "delivery-allow", "", "comma-separated `CIDRS` webhooks may reach although they are loopback, private or link-local (e.g. 10.1.0.0/16 for a LAN receiver, 127.0.0.0/8 for local development)")
+	fs.StringVar(&o.secretsKeyFile, "secrets-key-file", "", "master key `FILE` of the secrets at rest (default DATA/secrets.key, made on first start; with --raft-tls-* every node needs the same file)")
 	fs.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "browser `ORIGINS` (https://app.example.com, or *) whose pages may call the API")
 	o.raftTLS = addTLSFlags(fs, "raft-", "the operator's certificates for the cluster port (default: the cluster's own CA in DATA/tls)")
 	o.httpTLS = addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
@@ -121,6 +122,7 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 		NoAuth:             o.noAuth,
 		CORSOrigins:        o.corsOrigins,
 		DeliveryAllow:      allow,
+		SecretsKeyFile:     o.secretsKeyFile,
 		JoinToken:          o.joinToken,
 		RaftTLS:            raftTLSCfg,
 		HTTPTLS:            httpTLSCfg,

@@ -57,6 +57,9 @@ type Config struct {
 	// Jitter is the fraction by which retry delays vary either way
 	// (default 0.2; negative for none).
 	Jitter float64
+	// OpenSecret returns the plaintext of a stored signing secret (node
+	// seals them: internal/secrets); nil takes them as stored.
+	OpenSecret func(subID, stored string) (string, error)
 }
 
 // Dispatcher delivers events to subscriptions. It runs on the leader only:
@@ -76,6 +79,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.FlushMax <= 0 {
 		cfg.FlushMax = 1000
+	}
+	if cfg.OpenSecret == nil {
+		cfg.OpenSecret = func(_, stored string) (string, error) { return stored, nil }
 	}
 	if cfg.Keep <= 0 {
 		cfg.Keep = hlog.DefaultKeepAttempts

@@ -122,11 +122,19 @@ func NewSender(cfg SenderConfig) *Sender {
 // Close drops idle connections.
 func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
-// Keys parses the secrets that sign a request sent at now.
-func Keys(sub *hlog.Subscription, now time.Time) ([][]byte, error) {
+// Keys parses the secrets that sign a request sent at now; open (nil:
+// none) turns a stored secret into its plaintext.
+func Keys(sub *hlog.Subscription, now time.Time, open func(subID, stored string) (string, error)) ([][]byte, error) {
 	secrets := sub.ActiveSecrets(now.UnixNano())
 	keys := make([][]byte, 0, len(secrets))
 	for _, sec := range secrets {
+		if open != nil {
+			plain, err := open(sub.ID, sec)
+			if err != nil {
+				return nil, fmt.Errorf("subscription %s: signing secret: %w", sub.ID, err)
+			}
+			sec = plain
+		}
 		k, err := ParseSecret(sec)
 		if err != nil {
 			return nil, err

@@ -95,7 +95,11 @@ func startWorker(ctx context.Context, d *Dispatcher, c *committer, sub hlog.Subs
 		breakerOpen:  sub.BreakerOpen,
 	}
 	for _, sec := range sub.Secrets {
-		k, err := ParseSecret(sec.Key)
+		plain, err := d.cfg.OpenSecret(sub.ID, sec.Key)
+		if err != nil {
+			return nil, fmt.Errorf("subscription %s: signing secret: %w", sub.ID, err)
+		}
+		k, err := ParseSecret(plain)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,233 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/secrets"
+	hlog "github.com/herald-io/herald/log"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// verifyingReceiver checks every request's signature with the secret it
+// is told, and counts the requests that verify and those that do not.
+type verifyingReceiver struct {
+	mu          sync.Mutex
+	wh          *standardwebhooks.Webhook
+	good, bad   int
+	lastBadText string
+	srv         *httptest.Server
+}
+
+func newVerifyingReceiver(t *testing.T) *verifyingReceiver {
+	r := &verifyingReceiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.wh == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if err := r.wh.Verify(body, req.Header); err != nil {
+			r.bad++
+			r.lastBadText = err.Error()
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		r.good++
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *verifyingReceiver) secret(t *testing.T, s string) {
+	wh, err := standardwebhooks.NewWebhook(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.wh = wh
+	r.mu.Unlock()
+}
+
+func (r *verifyingReceiver) counts() (good, bad int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.good, r.bad
+}
+
+// filesContaining lists the files under dir that hold needle.
+func filesContaining(t *testing.T, dir string, needle []byte) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(raw, needle) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestSecretsAtRest: a subscription's signing secret, given or generated,
+// and a rotated one, never appear in any file of any node (event log,
+// Raft log, snapshots); deliveries are signed with them on every leader;
+// herald secrets rotate-key re-seals them under a new data key without a
+// pause in delivery.
+func TestSecretsAtRest(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	l := leaderOf(t, nodes)
+	c := clientOf(t, l)
+	ctx := context.Background()
+	recv := newVerifyingReceiver(t)
+
+	const given = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1iZS1zdG9yZWQ="
+	recv.secret(t, given)
+	sub, err := c.CreateSubscription(ctx, "shop", api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{URL: api.Ptr(recv.srv.URL)}, Secret: api.Ptr(given)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Secret != given {
+		t.Fatalf("create shows secret %q", sub.Secret)
+	}
+	publishN := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := clientOf(t, leaderOf(t, nodes)).Publish(ctx, "shop", api.NewEvent{Type: "order.created", Data: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitGood := func(want int) {
+		t.Helper()
+		waitFor(t, 30*time.Second, "deliveries that verify", func() bool { good, _ := recv.counts(); return good >= want })
+		if _, bad := recv.counts(); bad != 0 {
+			t.Fatalf("%d deliveries failed verification: %s", bad, recv.lastBadText)
+		}
+	}
+	publishN(5)
+	waitGood(5)
+
+	rotated, err := c.RotateSecret(ctx, "shop", sub.ID, api.RotateSecret{Grace: "0s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.secret(t, rotated.Secret)
+	publishN(5)
+	waitGood(10)
+
+	// Data key rotation: every secret re-sealed under key 2; delivery
+	// goes on, and on another leader too.
+	rot, err := c.RotateSecretsKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.KeyID != 2 || rot.Resealed != 1 || len(rot.MasterKey) != 16 {
+		t.Fatalf("rotation: %+v", rot)
+	}
+	stored, err := l.DB().Subscription(sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := secrets.Parse(stored.Secrets[0].Key); err != nil || p.KeyID != 2 {
+		t.Fatalf("stored secret after rotate-key: %.12q %v", stored.Secrets[0].Key, err)
+	}
+	if _, err := l.TransferLeader(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	publishN(5)
+	waitGood(15)
+
+	for _, n := range nodes {
+		if err := n.raft.Snapshot(); err != nil {
+			t.Fatalf("snapshot on %s: %v", n.ID(), err)
+		}
+	}
+	for _, s := range []string{given, rotated.Secret} {
+		raw := strings.TrimPrefix(s, "whsec_")
+		for _, n := range nodes {
+			if got := filesContaining(t, n.DataDir(), []byte(raw)); len(got) > 0 {
+				t.Fatalf("a signing secret in plain text in %v", got)
+			}
+		}
+	}
+}
+
+// TestPlaintextSecretsAreResealed: secrets stored in plain text (by a
+// release before encryption) keep signing, and the leader re-seals them.
+func TestPlaintextSecretsAreResealed(t *testing.T) {
+	cfg := fastConfig("n1", filepath.Join(t.TempDir(), "n1"))
+	cfg.Bootstrap = true
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	recv := newVerifyingReceiver(t)
+	const plain = "whsec_b2xkLXJlbGVhc2UtcGxhaW50ZXh0LXNlY3JldA=="
+	recv.secret(t, plain)
+	// What an older release committed: the secret as it is.
+	s := hlog.Subscription{ID: "sub_old", Store: "shop", URL: recv.srv.URL}
+	s.ApplyDefaults()
+	s.Secrets = []hlog.Secret{{Key: plain}}
+	if _, err := n.raft.CreateSubscription(&s, 0); err != nil {
+		t.Fatal(err)
+	}
+	n.secrets.migrated.Store(false)
+	waitFor(t, 10*time.Second, "the plaintext secret re-sealed", func() bool {
+		got, err := n.DB().Subscription("sub_old")
+		return err == nil && secrets.IsSealed(got.Secrets[0].Key)
+	})
+	if _, err := clientOf(t, n).Publish(context.Background(), "shop", api.NewEvent{Type: "t", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a delivery that verifies", func() bool { good, _ := recv.counts(); return good >= 1 })
+	if _, bad := recv.counts(); bad != 0 {
+		t.Fatalf("deliveries failed verification: %s", recv.lastBadText)
+	}
+}
+
+// TestWrongSecretsKeyIsReported: a node whose master key is not the
+// cluster's cannot open the data keys; it says so and signs nothing
+// (the deliveries wait, none is dropped).
+func TestWrongSecretsKeyIsReported(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "n1")
+	cfg := fastConfig("n1", dir)
+	cfg.Bootstrap = true
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	if err := n.ensureDataKey(); err != nil {
+		t.Fatal(err)
+	}
+	n.stop()
+	other, _ := secrets.NewMasterKey()
+	if err := secrets.WriteKeyFile(filepath.Join(dir, SecretsKeyFile), other); err != nil {
+		t.Fatal(err)
+	}
+	n.restart()
+	if !n.secrets.warned.Load() {
+		t.Fatal("a wrong master key went unreported")
+	}
+	if _, err := n.openSecret("sub_x", "hsec1."+strings.Repeat("A", 80)); err == nil {
+		t.Fatal("opened a secret under an unknown key")
+	}
+}
