@@ -171,23 +171,26 @@ const (
 // duration strings ("15s", "5m", "2h"). Secret is set only in the answers
 // to create and rotate.
 type Subscription struct {
-	ID             string             `json:"id"`
-	Store          string             `json:"store"`
-	URL            string             `json:"url"`
-	Types          []string           `json:"types"`
-	Description    string             `json:"description"`
-	Enabled        bool               `json:"enabled"`
-	Ordered        bool               `json:"ordered"`
-	MaxInFlight    int                `json:"max_in_flight"`
-	RateLimit      float64            `json:"rate_limit"`
-	Timeout        string             `json:"timeout"`
-	RetrySchedule  []string           `json:"retry_schedule"`
-	Headers        map[string]string  `json:"headers"`
-	DisableAfter   string             `json:"disable_after"`
-	CreatedAt      time.Time          `json:"created_at"`
-	UpdatedAt      time.Time          `json:"updated_at"`
-	Status         SubscriptionStatus `json:"status"`
-	DisabledReason string             `json:"disabled_reason,omitempty"`
+	ID            string            `json:"id"`
+	Store         string            `json:"store"`
+	URL           string            `json:"url"`
+	Types         []string          `json:"types"`
+	Description   string            `json:"description"`
+	Enabled       bool              `json:"enabled"`
+	Ordered       bool              `json:"ordered"`
+	MaxInFlight   int               `json:"max_in_flight"`
+	RateLimit     float64           `json:"rate_limit"`
+	Timeout       string            `json:"timeout"`
+	RetrySchedule []string          `json:"retry_schedule"`
+	Headers       map[string]string `json:"headers"`
+	// SensitiveHeaders names the headers whose values are stored sealed
+	// and never shown: in Headers their value is "".
+	SensitiveHeaders []string           `json:"sensitive_headers,omitempty"`
+	DisableAfter     string             `json:"disable_after"`
+	CreatedAt        time.Time          `json:"created_at"`
+	UpdatedAt        time.Time          `json:"updated_at"`
+	Status           SubscriptionStatus `json:"status"`
+	DisabledReason   string             `json:"disabled_reason,omitempty"`
 	// Cursor: every event with a seq at or below it has been handed off
 	// (delivered, dead, skipped, or waiting in the retry set).
 	Cursor       uint64    `json:"cursor"`
@@ -214,7 +217,12 @@ type SubscriptionPatch struct {
 	Timeout       *string            `json:"timeout,omitempty"`
 	RetrySchedule *[]string          `json:"retry_schedule,omitempty"`
 	Headers       *map[string]string `json:"headers,omitempty"`
-	DisableAfter  *string            `json:"disable_after,omitempty"`
+	// SensitiveHeaders goes with Headers: the names among them whose
+	// values are sealed at rest, never shown and elided in the delivery
+	// log. A sensitive header sent with an empty value keeps the value
+	// it has.
+	SensitiveHeaders *[]string `json:"sensitive_headers,omitempty"`
+	DisableAfter     *string   `json:"disable_after,omitempty"`
 }
 
 // SubscriptionCreate is the body of POST …/subscriptions: URL is

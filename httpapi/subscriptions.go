@@ -22,7 +22,7 @@ func subDuration(field, s string) (time.Duration, error) {
 // durations; whether the values make sense is the service's to decide.
 func toPatch(in *api.SubscriptionPatch) (hlog.SubPatch, error) {
 	p := hlog.SubPatch{URL: in.URL, Types: in.Types, Description: in.Description, Ordered: in.Ordered,
-		MaxInFlight: in.MaxInFlight, RateLimit: in.RateLimit, Headers: in.Headers}
+		MaxInFlight: in.MaxInFlight, RateLimit: in.RateLimit, Headers: in.Headers, SensitiveHeaders: in.SensitiveHeaders}
 	if in.Timeout != nil {
 		d, err := subDuration("timeout", *in.Timeout)
 		if err != nil {
@@ -228,6 +228,17 @@ func toSubscription(s *hlog.Subscription, withSecret bool) api.Subscription {
 	}
 	if o.Headers == nil {
 		o.Headers = map[string]string{}
+	}
+	if len(s.SensitiveHeaders) > 0 {
+		// Shown as set, never as its value (which is sealed anyway).
+		o.Headers = make(map[string]string, len(s.Headers))
+		for k, v := range s.Headers {
+			if s.IsSensitive(k) {
+				v = ""
+			}
+			o.Headers[k] = v
+		}
+		o.SensitiveHeaders = s.SensitiveHeaders
 	}
 	o.RetrySchedule = make([]string, len(s.RetrySchedule))
 	for i, d := range s.RetrySchedule {

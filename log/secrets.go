@@ -88,28 +88,45 @@ func (d *DB) DataKeys() ([]DataKey, error) {
 	return out, err
 }
 
-// ResealSecrets replaces subscription id's secret keys old (in order)
-// with next, keeping each one's expiry: the leader's re-seal under a new
-// data key, or of a plaintext secret from an older release. If the
-// secrets are no longer old, nothing changes (ErrResealConflict).
-func (t *Tx) ResealSecrets(id string, old, next []string, now int64) (Subscription, error) {
+// Reseal is one value to replace: the secret at Index (Header "") or the
+// sensitive header Header, whose stored value must still be Old.
+type Reseal struct {
+	Header string
+	Index  int
+	Old    string
+	New    string
+}
+
+// ResealSecrets replaces sealed values of subscription id (its secret
+// keys, keeping each one's expiry, and sensitive header values): the
+// leader's re-seal under a new data key, or of a plaintext secret from an
+// older release. If any value is no longer Old, nothing changes
+// (ErrResealConflict).
+func (t *Tx) ResealSecrets(id string, rs []Reseal, now int64) (Subscription, error) {
 	s, err := t.getSub(id)
 	if err != nil {
 		return s, err
 	}
-	if len(old) != len(s.Secrets) || len(next) != len(old) {
-		return Subscription{}, fmt.Errorf("%w: %s", ErrResealConflict, id)
-	}
-	for i, sec := range s.Secrets {
-		if sec.Key != old[i] {
-			return Subscription{}, fmt.Errorf("%w: %s", ErrResealConflict, id)
+	conflict := fmt.Errorf("%w: %s", ErrResealConflict, id)
+	for _, r := range rs {
+		if r.Header == "" {
+			if r.Index < 0 || r.Index >= len(s.Secrets) || s.Secrets[r.Index].Key != r.Old {
+				return Subscription{}, conflict
+			}
+			if err := ValidateStoredSecret(r.New); err != nil {
+				return Subscription{}, err
+			}
+			s.Secrets[r.Index].Key = r.New
+			continue
 		}
-		if err := ValidateStoredSecret(next[i]); err != nil {
-			return Subscription{}, err
+		k, ok := s.HeaderKey(r.Header)
+		if !ok || !s.IsSensitive(k) || s.Headers[k] != r.Old {
+			return Subscription{}, conflict
 		}
+		s.Headers[k] = r.New
 	}
-	for i := range s.Secrets {
-		s.Secrets[i].Key = next[i]
+	if err := s.Validate(); err != nil {
+		return Subscription{}, err
 	}
 	return s, t.apiChange(&s, now)
 }

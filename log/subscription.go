@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/herald-io/herald/internal/secrets"
 )
 
 // HeraldStore is the reserved store that receives Herald's own operational
@@ -91,10 +94,13 @@ type Subscription struct {
 	Timeout       time.Duration     `json:"timeout"`
 	RetrySchedule []time.Duration   `json:"retry_schedule"`
 	Headers       map[string]string `json:"headers,omitempty"`
-	DisableAfter  time.Duration     `json:"disable_after"`
-	CreatedAt     int64             `json:"created_at"`
-	UpdatedAt     int64             `json:"updated_at"`
-	Status        SubStatus         `json:"status"`
+	// SensitiveHeaders names the headers whose values are sealed
+	// (internal/secrets): never shown, never recorded in plain text.
+	SensitiveHeaders []string      `json:"sensitive_headers,omitempty"`
+	DisableAfter     time.Duration `json:"disable_after"`
+	CreatedAt        int64         `json:"created_at"`
+	UpdatedAt        int64         `json:"updated_at"`
+	Status           SubStatus     `json:"status"`
 	// DisabledReason is one of the Disabled* constants when Status is
 	// SubDisabled.
 	DisabledReason string   `json:"disabled_reason,omitempty"`
@@ -206,8 +212,22 @@ func (s *Subscription) Validate() error {
 		if reservedHeaders[lk] || strings.HasPrefix(lk, "webhook-") || strings.HasPrefix(lk, "herald-") {
 			return bad("headers: %q is set by Herald", k)
 		}
-		if len(v) > MaxHeaderValueLen || !validHeaderValue(v) {
-			return bad("headers: value of %.100q must be at most %d bytes of UTF-8 without control characters (tab allowed)", k, MaxHeaderValueLen)
+		if s.IsSensitive(k) {
+			if _, err := secrets.Parse(v); err != nil || len(v) > maxSealedHeaderLen {
+				return bad("headers: the value of sensitive header %.100q is not sealed", k)
+			}
+			continue
+		}
+		if err := ValidateHeaderValue(k, v); err != nil {
+			return err
+		}
+	}
+	if len(s.SensitiveHeaders) > MaxHeaders {
+		return bad("sensitive_headers: at most %d", MaxHeaders)
+	}
+	for _, name := range s.SensitiveHeaders {
+		if _, ok := s.HeaderKey(name); !ok {
+			return bad("sensitive_headers: %.100q is not one of headers", name)
 		}
 	}
 	if s.DisableAfter < MinDisableAfter {
@@ -252,6 +272,41 @@ func ValidateURL(raw string) error {
 		return fmt.Errorf("%w: url must not have a fragment", ErrInvalidSubscription)
 	}
 	return nil
+}
+
+// maxSealedHeaderLen bounds a sealed header value (a value of
+// MaxHeaderValueLen bytes seals to about 1,430).
+const maxSealedHeaderLen = 2048
+
+// ValidateHeaderValue checks a static header's plaintext value.
+func ValidateHeaderValue(name, v string) error {
+	if len(v) > MaxHeaderValueLen || !validHeaderValue(v) {
+		return fmt.Errorf("%w: headers: value of %.100q must be at most %d bytes of UTF-8 without control characters (tab allowed)", ErrInvalidSubscription, name, MaxHeaderValueLen)
+	}
+	return nil
+}
+
+// IsSensitive reports whether header name (any case) is sensitive.
+func (s *Subscription) IsSensitive(name string) bool {
+	for _, n := range s.SensitiveHeaders {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// HeaderKey returns the key of Headers that is name in any case.
+func (s *Subscription) HeaderKey(name string) (string, bool) {
+	if _, ok := s.Headers[name]; ok {
+		return name, true
+	}
+	for k := range s.Headers {
+		if strings.EqualFold(k, name) {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // ValidateSecret checks a signing secret: "whsec_" followed by the base64
@@ -306,7 +361,10 @@ type SubPatch struct {
 	Timeout       *time.Duration     `json:"timeout,omitempty"`
 	RetrySchedule *[]time.Duration   `json:"retry_schedule,omitempty"`
 	Headers       *map[string]string `json:"headers,omitempty"`
-	DisableAfter  *time.Duration     `json:"disable_after,omitempty"`
+	// SensitiveHeaders goes with Headers: the names among them whose
+	// values are sealed (nil with Headers set: none).
+	SensitiveHeaders *[]string      `json:"sensitive_headers,omitempty"`
+	DisableAfter     *time.Duration `json:"disable_after,omitempty"`
 	// Status is SubActive (enable) or SubPaused (pause).
 	Status *SubStatus `json:"status,omitempty"`
 }
@@ -347,6 +405,10 @@ func (p *SubPatch) Apply(s *Subscription) {
 		s.Headers = make(map[string]string, len(*p.Headers))
 		for k, v := range *p.Headers {
 			s.Headers[k] = v
+		}
+		s.SensitiveHeaders = nil
+		if p.SensitiveHeaders != nil {
+			s.SensitiveHeaders = slices.Clone(*p.SensitiveHeaders)
 		}
 	}
 	if p.DisableAfter != nil {

@@ -230,7 +230,7 @@ func (n *Node) Open() (err error) {
 		Keep:             dc.Keep,
 		BreakerThreshold: dc.BreakerThreshold,
 		Jitter:           dc.Jitter,
-		OpenSecret:       n.openSecret,
+		Open:             n.openSealed,
 	})
 	n.deliveryStarted = true
 	n.wg.Add(2)

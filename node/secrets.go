@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,9 +173,10 @@ func (n *Node) sealSecret(subID, plain string) (string, error) {
 	return n.secrets.ring.Seal(plain, secrets.AD(subID, "secret"))
 }
 
-// openSecret returns a stored signing secret's plaintext; a plaintext
-// secret from a release before encryption is returned as it is.
-func (n *Node) openSecret(subID, stored string) (string, error) {
+// openSealed returns the plaintext of a value stored for subscription
+// subID in field ("secret", "header:<name>"); a plaintext secret from a
+// release before encryption is returned as it is.
+func (n *Node) openSealed(subID, field, stored string) (string, error) {
 	if !secrets.IsSealed(stored) {
 		return stored, nil
 	}
@@ -187,12 +189,83 @@ func (n *Node) openSecret(subID, stored string) (string, error) {
 			return "", err
 		}
 	}
-	return n.secrets.ring.Open(stored, secrets.AD(subID, "secret"))
+	return n.secrets.ring.Open(stored, secrets.AD(subID, field))
+}
+
+func headerField(name string) string { return "header:" + strings.ToLower(name) }
+
+// sealHeaders prepares the headers of a create or update: every value
+// named in sensitive is checked as plaintext and sealed; a sensitive
+// header given with an empty value keeps the value cur (the subscription
+// as it is, nil for a create) has for it.
+func (n *Node) sealHeaders(subID string, cur *hlog.Subscription, headers map[string]string, sensitive []string) (map[string]string, error) {
+	if len(sensitive) == 0 {
+		return headers, nil
+	}
+	probe := hlog.Subscription{Headers: headers, SensitiveHeaders: sensitive}
+	out := make(map[string]string, len(headers))
+	for k, v := range headers {
+		out[k] = v
+	}
+	for _, name := range sensitive {
+		k, ok := probe.HeaderKey(name)
+		if !ok {
+			return nil, fmt.Errorf("%w: sensitive_headers: %.100q is not one of headers", hlog.ErrInvalidSubscription, name)
+		}
+		v := headers[k]
+		if v == "" {
+			var prev string
+			if cur != nil && cur.IsSensitive(k) {
+				if ck, ok := cur.HeaderKey(k); ok {
+					prev = cur.Headers[ck]
+				}
+			}
+			if prev == "" {
+				return nil, fmt.Errorf("%w: headers: give the value of sensitive header %.100q (an empty value keeps one that is set already)", hlog.ErrInvalidSubscription, k)
+			}
+			out[k] = prev
+			continue
+		}
+		if err := hlog.ValidateHeaderValue(k, v); err != nil {
+			return nil, err
+		}
+		if err := n.ensureDataKey(); err != nil {
+			return nil, fmt.Errorf("%w: no data key to seal the header with: %v", httpapi.ErrUnavailable, err)
+		}
+		sealed, err := n.secrets.ring.Seal(v, secrets.AD(subID, headerField(k)))
+		if err != nil {
+			return nil, err
+		}
+		out[k] = sealed
+	}
+	return out, nil
+}
+
+// staleSealed lists what of s is not sealed under the current data key.
+func (n *Node) staleSealed(s *hlog.Subscription) []hlog.Reseal {
+	current := n.secrets.ring.Current()
+	stale := func(v string) bool {
+		p, err := secrets.Parse(v)
+		return err != nil || p.KeyID != current
+	}
+	var rs []hlog.Reseal
+	for i, sec := range s.Secrets {
+		if stale(sec.Key) {
+			rs = append(rs, hlog.Reseal{Index: i, Old: sec.Key})
+		}
+	}
+	for k, v := range s.Headers {
+		if s.IsSensitive(k) && stale(v) {
+			rs = append(rs, hlog.Reseal{Header: k, Old: v})
+		}
+	}
+	return rs
 }
 
 // resealAll re-seals, under the current data key, every secret that is
-// plaintext or sealed under an older key, and returns how many
-// subscriptions changed (leader only).
+// plaintext or sealed under an older key (signing secrets and sensitive
+// header values), and returns how many subscriptions changed (leader
+// only).
 func (n *Node) resealAll() (int, error) {
 	subs, err := n.db.Subscriptions("")
 	if err != nil {
@@ -201,39 +274,42 @@ func (n *Node) resealAll() (int, error) {
 	if err := n.loadKeyring(); err != nil {
 		return 0, err
 	}
-	var stale []hlog.Subscription
-	for _, s := range subs {
-		for _, sec := range s.Secrets {
-			if p, err := secrets.Parse(sec.Key); err != nil || p.KeyID != n.secrets.ring.Current() {
-				stale = append(stale, s)
-				break
-			}
+	todo := 0
+	for i := range subs {
+		if len(n.staleSealed(&subs[i])) > 0 {
+			todo++
 		}
 	}
-	if len(stale) == 0 {
+	if todo == 0 {
 		return 0, nil // nothing to seal: no data key is made before one is needed
 	}
 	if err := n.ensureDataKey(); err != nil {
 		return 0, err
 	}
 	count := 0
-	for _, s := range stale {
-		old := make([]string, len(s.Secrets))
-		next := make([]string, len(s.Secrets))
-		for i, sec := range s.Secrets {
-			old[i] = sec.Key
-			plain, err := n.openSecret(s.ID, sec.Key)
+	for i := range subs {
+		s := &subs[i]
+		rs := n.staleSealed(s)
+		if len(rs) == 0 {
+			continue
+		}
+		for j := range rs {
+			field := "secret"
+			if rs[j].Header != "" {
+				field = headerField(rs[j].Header)
+			}
+			plain, err := n.openSealed(s.ID, field, rs[j].Old)
 			if err != nil {
 				return count, fmt.Errorf("subscription %s: %w", s.ID, err)
 			}
-			if next[i], err = n.secrets.ring.Seal(plain, secrets.AD(s.ID, "secret")); err != nil {
+			if rs[j].New, err = n.secrets.ring.Seal(plain, secrets.AD(s.ID, field)); err != nil {
 				return count, err
 			}
 		}
-		_, err := n.raft.ResealSecrets(s.ID, old, next, time.Now().UTC())
+		_, err := n.raft.ResealSecrets(s.ID, rs, time.Now().UTC())
 		switch {
 		case errors.Is(err, hlog.ErrResealConflict), errors.Is(err, hlog.ErrSubscriptionNotFound):
-			continue // rotated or deleted meanwhile: its new secrets are sealed already
+			continue // changed or deleted meanwhile: its new values are sealed already
 		case err != nil:
 			return count, apiError(err)
 		}

@@ -227,7 +227,86 @@ func TestWrongSecretsKeyIsReported(t *testing.T) {
 	if !n.secrets.warned.Load() {
 		t.Fatal("a wrong master key went unreported")
 	}
-	if _, err := n.openSecret("sub_x", "hsec1."+strings.Repeat("A", 80)); err == nil {
+	if _, err := n.openSealed("sub_x", "secret", "hsec1."+strings.Repeat("A", 80)); err == nil {
 		t.Fatal("opened a secret under an unknown key")
+	}
+}
+
+// TestSensitiveHeaders: a header marked sensitive reaches the receiver,
+// is sealed in every file, shown as set but empty, elided in the delivery
+// log, kept when a patch sends it empty, and re-sealed by rotate-key.
+func TestSensitiveHeaders(t *testing.T) {
+	nodes := mustStartCluster(t, 3, nil)
+	c := clientOf(t, leaderOf(t, nodes))
+	ctx := context.Background()
+	const token = "Bearer t0p-s3cret-receiver-credential"
+	var mu sync.Mutex
+	var got []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("Authorization")+"|"+r.Header.Get("X-Team"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	received := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), got...) }
+
+	// A sensitive header needs a value when it is new.
+	_, err := c.CreateSubscription(ctx, "shop", api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{URL: api.Ptr(recv.URL),
+		Headers: &map[string]string{"Authorization": ""}, SensitiveHeaders: &[]string{"Authorization"}}})
+	if apiCode(err) != api.CodeInvalidSubscription {
+		t.Fatalf("a sensitive header without a value: %v", err)
+	}
+	sub, err := c.CreateSubscription(ctx, "shop", api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{URL: api.Ptr(recv.URL),
+		Headers: &map[string]string{"Authorization": token, "X-Team": "a"}, SensitiveHeaders: &[]string{"authorization"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	show, err := c.Subscription(ctx, "shop", sub.ID, nil)
+	if err != nil || show.Headers["Authorization"] != "" || show.Headers["X-Team"] != "a" || len(show.SensitiveHeaders) != 1 {
+		t.Fatalf("GET: %+v %v", show, err)
+	}
+	if d, err := c.TestSubscription(ctx, "shop", sub.ID); err != nil || d.Status != api.DeliverySucceeded || d.RequestHeaders["authorization"] != "(elided)" {
+		t.Fatalf("test event: %+v %v", d, err)
+	}
+	if _, err := c.Publish(ctx, "shop", api.NewEvent{Type: "t", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the delivery", func() bool { return len(received()) >= 2 })
+	for _, g := range received() {
+		if g != token+"|a" {
+			t.Fatalf("the receiver got %q", g)
+		}
+	}
+	var page *api.DeliveryPage
+	waitFor(t, 10*time.Second, "the attempt in the delivery log", func() bool {
+		page, err = c.Deliveries(ctx, "shop", sub.ID, api.DeliveryQuery{})
+		return err == nil && len(page.Deliveries) > 0
+	})
+	if h := page.Deliveries[0].RequestHeaders["authorization"]; h != "(elided)" {
+		t.Fatalf("delivery log shows authorization %q", h)
+	}
+
+	// A patch that sends it empty keeps it; another header changes.
+	if _, err := c.UpdateSubscription(ctx, "shop", sub.ID, api.SubscriptionPatch{
+		Headers: &map[string]string{"Authorization": "", "X-Team": "b"}, SensitiveHeaders: &[]string{"Authorization"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RotateSecretsKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := c.TestSubscription(ctx, "shop", sub.ID); err != nil || d.Status != api.DeliverySucceeded {
+		t.Fatalf("test event after the patch and rotate-key: %+v %v", d, err)
+	}
+	if last := received()[len(received())-1]; last != token+"|b" {
+		t.Fatalf("after the patch the receiver got %q", last)
+	}
+	for _, n := range nodes {
+		if err := n.raft.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+		if files := filesContaining(t, n.DataDir(), []byte("t0p-s3cret")); len(files) > 0 {
+			t.Fatalf("the credential in plain text in %v", files)
+		}
 	}
 }

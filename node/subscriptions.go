@@ -50,6 +50,9 @@ func (n *Node) CreateSubscription(ctx context.Context, req httpapi.CreateSubscri
 	if err := n.leaderWrite(); err != nil {
 		return hlog.Subscription{}, err
 	}
+	if req.Patch.SensitiveHeaders != nil && req.Patch.Headers == nil {
+		return hlog.Subscription{}, fmt.Errorf("%w: sensitive_headers goes with headers (send both)", hlog.ErrInvalidSubscription)
+	}
 	var from uint64
 	if req.FromSeq != nil {
 		if *req.FromSeq == 0 {
@@ -71,6 +74,13 @@ func (n *Node) CreateSubscription(ctx context.Context, req httpapi.CreateSubscri
 		}
 	}
 	s.Secrets = []hlog.Secret{{Key: secret}}
+	if len(s.SensitiveHeaders) > 0 {
+		hs, err := n.sealHeaders(s.ID, nil, s.Headers, s.SensitiveHeaders)
+		if err != nil {
+			return hlog.Subscription{}, err
+		}
+		s.Headers = hs
+	}
 	if err := s.Validate(); err != nil {
 		return hlog.Subscription{}, err
 	}
@@ -113,8 +123,19 @@ func (n *Node) UpdateSubscription(ctx context.Context, store, id string, p hlog.
 	if err := n.leaderWrite(); err != nil {
 		return hlog.Subscription{}, err
 	}
-	if _, err := n.subIn(store, id); err != nil {
+	cur, err := n.subIn(store, id)
+	if err != nil {
 		return hlog.Subscription{}, err
+	}
+	if p.SensitiveHeaders != nil && p.Headers == nil {
+		return hlog.Subscription{}, fmt.Errorf("%w: sensitive_headers goes with headers (send both)", hlog.ErrInvalidSubscription)
+	}
+	if p.Headers != nil && p.SensitiveHeaders != nil {
+		hs, err := n.sealHeaders(id, &cur, *p.Headers, *p.SensitiveHeaders)
+		if err != nil {
+			return hlog.Subscription{}, err
+		}
+		p.Headers = &hs
 	}
 	if p.URL != nil {
 		if err := n.checkDestination(ctx, *p.URL); err != nil {
@@ -258,7 +279,11 @@ func (n *Node) TestSubscription(ctx context.Context, store, id string) (hlog.Att
 			Retry: wait,
 		}
 	}
-	keys, err := delivery.Keys(&s, now, n.openSecret)
+	keys, err := delivery.Keys(&s, now, n.openSealed)
+	if err != nil {
+		return hlog.Attempt{}, err
+	}
+	err = delivery.OpenHeaders(&s, n.openSealed)
 	if err != nil {
 		return hlog.Attempt{}, err
 	}

@@ -37,7 +37,7 @@ func FuzzCommand(f *testing.F) {
 		encodeToken(cmdCreateToken, strings.Repeat("cd", 32), 10, 1),
 		encodeToken(cmdUseToken, strings.Repeat("cd", 32), 0, 2),
 		encodePutDataKey(hlog.DataKey{ID: 1, Wrapped: append([]byte{1}, make([]byte, 8+24+32+16)...)}),
-		encodeReseal(sub.ID, []string{"whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, []string{"hsec1." + strings.Repeat("A", 60)}, 3),
+		encodeReseal(sub.ID, []hlog.Reseal{{Old: "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", New: "hsec1." + strings.Repeat("A", 60)}, {Header: "Authorization", Old: "a", New: "b"}}, 3),
 		{cmdVersion1, 0xff},
 		{0xff, 0x01},
 		{},

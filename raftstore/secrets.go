@@ -20,12 +20,14 @@ func encodePutDataKey(k hlog.DataKey) []byte {
 	return wire.AppendBytes(b, k.Wrapped)
 }
 
-func encodeReseal(id string, old, next []string, now int64) []byte {
+func encodeReseal(id string, rs []hlog.Reseal, now int64) []byte {
 	b := wire.AppendString(header(cmdReseal), id)
-	b = wire.AppendUvarint(b, uint64(len(old)))
-	for i := range old {
-		b = wire.AppendString(b, old[i])
-		b = wire.AppendString(b, next[i])
+	b = wire.AppendUvarint(b, uint64(len(rs)))
+	for _, r := range rs {
+		b = wire.AppendString(b, r.Header)
+		b = wire.AppendUvarint(b, uint64(r.Index))
+		b = wire.AppendString(b, r.Old)
+		b = wire.AppendString(b, r.New)
 	}
 	return wire.AppendUint64(b, uint64(now))
 }
@@ -43,18 +45,24 @@ func applySecretsCommand(tx *hlog.Tx, t cmdType, r *wire.Reader) (interface{}, e
 		err = tx.PutDataKey(hlog.DataKey{ID: uint32(id), Wrapped: wrapped})
 	case cmdReseal:
 		id, n := r.String(), r.Uvarint()
-		if r.Err() != nil || n > hlog.MaxSecrets {
-			return nil, fmt.Errorf("%w: reseal: %v (%d secrets)", ErrBadCommand, r.Err(), n)
+		if r.Err() != nil || n > hlog.MaxSecrets+hlog.MaxHeaders {
+			return nil, fmt.Errorf("%w: reseal: %v (%d values)", ErrBadCommand, r.Err(), n)
 		}
-		old, next := make([]string, n), make([]string, n)
-		for i := range old {
-			old[i], next[i] = r.String(), r.String()
+		rs := make([]hlog.Reseal, n)
+		for i := range rs {
+			rs[i].Header = r.String()
+			idx := r.Uvarint()
+			if idx > hlog.MaxSecrets {
+				return nil, fmt.Errorf("%w: reseal: secret index %d", ErrBadCommand, idx)
+			}
+			rs[i].Index = int(idx)
+			rs[i].Old, rs[i].New = r.String(), r.String()
 		}
 		now := int64(r.Uint64())
 		if r.Err() != nil {
 			return nil, fmt.Errorf("%w: reseal: %v", ErrBadCommand, r.Err())
 		}
-		res.Sub, err = tx.ResealSecrets(id, old, next, now)
+		res.Sub, err = tx.ResealSecrets(id, rs, now)
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrBadCommand, t)
 	}
@@ -74,9 +82,9 @@ func (s *Store) PutDataKey(k hlog.DataKey) error {
 	return err
 }
 
-// ResealSecrets replaces subscription id's secret keys old with next;
-// hlog.ErrResealConflict when they are no longer old.
-func (s *Store) ResealSecrets(id string, old, next []string, now time.Time) (hlog.Subscription, error) {
-	res, err := s.applySub(encodeReseal(id, old, next, now.UnixNano()))
+// ResealSecrets replaces sealed values of subscription id;
+// hlog.ErrResealConflict when one is no longer what it was.
+func (s *Store) ResealSecrets(id string, rs []hlog.Reseal, now time.Time) (hlog.Subscription, error) {
+	res, err := s.applySub(encodeReseal(id, rs, now.UnixNano()))
 	return res.Sub, err
 }

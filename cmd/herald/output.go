@@ -130,11 +130,15 @@ func newKV(w io.Writer) *kv { return &kv{tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
 func (k *kv) add(key string, value any) { fmt.Fprintf(k.tw, "%s:\t%v\n", key, value) }
 func (k *kv) flush() error              { return k.tw.Flush() }
 
-func sortedHeaders(h map[string]string) []string {
+func sortedHeaders(h map[string]string, sensitive ...[]string) []string {
 	keys := slices.Sorted(maps.Keys(h))
 	out := make([]string, len(keys))
 	for i, k := range keys {
-		out[i] = k + ": " + h[k]
+		v := h[k]
+		if len(sensitive) > 0 && slices.ContainsFunc(sensitive[0], func(n string) bool { return strings.EqualFold(n, k) }) {
+			v = "(sensitive)"
+		}
+		out[i] = k + ": " + v
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/herald-io/herald/api"
@@ -121,7 +122,7 @@ func printSub(w io.Writer, k *conn, s *api.Subscription) error {
 	kv.add("rate limit", rate)
 	kv.add("timeout", s.Timeout)
 	kv.add("retry schedule", strings.Join(s.RetrySchedule, ", "))
-	kv.add("headers", orDash(strings.Join(sortedHeaders(s.Headers), ", ")))
+	kv.add("headers", orDash(strings.Join(sortedHeaders(s.Headers, s.SensitiveHeaders), ", ")))
 	kv.add("disable after", s.DisableAfter)
 	kv.add("cursor", s.Cursor)
 	kv.add("failing since", fmtTime(s.FailingSince))
@@ -152,6 +153,7 @@ type subFlags struct {
 	timeout          durationText
 	retry            durationList
 	headers          headerList
+	sensitive        headerList
 	disableAfter     durationText
 }
 
@@ -164,6 +166,7 @@ func (f *subFlags) add(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "at most `N` deliveries per second (0: none)")
 	fs.Var(&f.timeout, "timeout", "the endpoint must answer within `D` (server default 15s)")
 	fs.Var(&f.headers, "header", "a static request header `NAME=VALUE` (repeat for more)")
+	fs.Var(&f.sensitive, "sensitive-header", "a static header whose value is a credential, `NAME=VALUE`: sealed at rest, never shown, elided in the delivery log (NAME= keeps the value it has)")
 	fs.StringVar(&f.description, "description", "", "free `TEXT`, up to 1,024 bytes")
 	fs.BoolVar(&f.disabled, "disabled", false, "paused: no deliveries until herald subs enable")
 	fs.Var(&f.disableAfter, "disable-after", "disable after failing continuously for `D` (server default 120h)")
@@ -203,12 +206,21 @@ func (f *subFlags) patch(cmd *cobra.Command) api.SubscriptionPatch {
 		r := append([]string{}, f.retry.list...)
 		p.RetrySchedule = &r
 	}
-	if given("header") {
+	if given("header") || given("sensitive-header") {
 		h := map[string]string{}
 		for k, v := range f.headers.m {
 			h[k] = v
 		}
+		var names []string
+		for k, v := range f.sensitive.m {
+			h[k] = v
+			names = append(names, k)
+		}
+		slices.Sort(names)
 		p.Headers = &h
+		if len(names) > 0 {
+			p.SensitiveHeaders = &names
+		}
 	}
 	if given("disable-after") {
 		p.DisableAfter = &f.disableAfter.s

@@ -57,10 +57,15 @@ type Config struct {
 	// Jitter is the fraction by which retry delays vary either way
 	// (default 0.2; negative for none).
 	Jitter float64
-	// OpenSecret returns the plaintext of a stored signing secret (node
-	// seals them: internal/secrets); nil takes them as stored.
-	OpenSecret func(subID, stored string) (string, error)
+	// Open returns the plaintext of a stored sealed value of
+	// subscription subID: a signing secret (field "secret") or a
+	// sensitive header value ("header:" + lower-case name); node seals
+	// them (internal/secrets). Nil takes values as stored.
+	Open Opener
 }
+
+// Opener returns the plaintext of a value stored sealed.
+type Opener func(subID, field, stored string) (string, error)
 
 // Dispatcher delivers events to subscriptions. It runs on the leader only:
 // Run from gaining leadership until losing it.
@@ -80,8 +85,8 @@ func New(cfg Config) *Dispatcher {
 	if cfg.FlushMax <= 0 {
 		cfg.FlushMax = 1000
 	}
-	if cfg.OpenSecret == nil {
-		cfg.OpenSecret = func(_, stored string) (string, error) { return stored, nil }
+	if cfg.Open == nil {
+		cfg.Open = func(_, _, stored string) (string, error) { return stored, nil }
 	}
 	if cfg.Keep <= 0 {
 		cfg.Keep = hlog.DefaultKeepAttempts

@@ -124,12 +124,12 @@ func (s *Sender) Close() { s.client.CloseIdleConnections() }
 
 // Keys parses the secrets that sign a request sent at now; open (nil:
 // none) turns a stored secret into its plaintext.
-func Keys(sub *hlog.Subscription, now time.Time, open func(subID, stored string) (string, error)) ([][]byte, error) {
+func Keys(sub *hlog.Subscription, now time.Time, open Opener) ([][]byte, error) {
 	secrets := sub.ActiveSecrets(now.UnixNano())
 	keys := make([][]byte, 0, len(secrets))
 	for _, sec := range secrets {
 		if open != nil {
-			plain, err := open(sub.ID, sec)
+			plain, err := open(sub.ID, "secret", sec)
 			if err != nil {
 				return nil, fmt.Errorf("subscription %s: signing secret: %w", sub.ID, err)
 			}
@@ -254,12 +254,36 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// OpenHeaders replaces, in a copy of sub's headers, every sensitive
+// header's sealed value with its plaintext (for sending; never stored).
+func OpenHeaders(sub *hlog.Subscription, open Opener) error {
+	if len(sub.SensitiveHeaders) == 0 {
+		return nil
+	}
+	hs := make(map[string]string, len(sub.Headers))
+	for k, v := range sub.Headers {
+		if sub.IsSensitive(k) && open != nil {
+			plain, err := open(sub.ID, "header:"+strings.ToLower(k), v)
+			if err != nil {
+				return fmt.Errorf("subscription %s: header %s: %w", sub.ID, k, err)
+			}
+			v = plain
+		}
+		hs[k] = v
+	}
+	sub.Headers = hs
+	return nil
+}
+
 // recordRequestHeaders keeps what cannot be derived from the attempt and
-// its subscription: the static headers and the User-Agent.
-// ExpandRequestHeaders adds the rest when the attempt is read.
+// its subscription: the static headers (sensitive values elided) and the
+// User-Agent. ExpandRequestHeaders adds the rest when the attempt is read.
 func recordRequestHeaders(sub *hlog.Subscription, ua string) [][2]string {
 	out := make([][2]string, 0, len(sub.Headers)+1)
 	for k, v := range sub.Headers {
+		if sub.IsSensitive(k) {
+			v = elided
+		}
 		out = append(out, [2]string{strings.ToLower(k), v})
 	}
 	return append(out, [2]string{"user-agent", ua})

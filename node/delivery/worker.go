@@ -94,8 +94,11 @@ func startWorker(ctx context.Context, d *Dispatcher, c *committer, sub hlog.Subs
 		failingSince: sub.FailingSince,
 		breakerOpen:  sub.BreakerOpen,
 	}
+	if err := OpenHeaders(&w.sub, d.cfg.Open); err != nil {
+		return nil, err
+	}
 	for _, sec := range sub.Secrets {
-		plain, err := d.cfg.OpenSecret(sub.ID, sec.Key)
+		plain, err := d.cfg.Open(sub.ID, "secret", sec.Key)
 		if err != nil {
 			return nil, fmt.Errorf("subscription %s: signing secret: %w", sub.ID, err)
 		}
