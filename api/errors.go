@@ -34,6 +34,7 @@ const (
 	CodeCompacted            ErrorCode = "compacted"              // 410: removed by retention
 	CodePayloadTooLarge      ErrorCode = "payload_too_large"      // 413: body or batch too large
 	CodeUnsupportedMediaType ErrorCode = "unsupported_media_type" // 415: not JSON
+	CodeHeadersTooLarge      ErrorCode = "headers_too_large"      // 431: the request line and headers are over MaxHeaderBytes
 	CodeRateLimited          ErrorCode = "rate_limited"           // 429: too many requests of this kind; with Retry-After
 	CodeInternal             ErrorCode = "internal"               // 500: a bug
 	CodeNoLeader             ErrorCode = "no_leader"              // 503: no leader, or it is unreachable
@@ -64,6 +65,7 @@ var codeStatus = map[ErrorCode]int{
 	CodeCompacted:            http.StatusGone,
 	CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	CodeHeadersTooLarge:      http.StatusRequestHeaderFieldsTooLarge,
 	CodeRateLimited:          http.StatusTooManyRequests,
 	CodeInternal:             http.StatusInternalServerError,
 	CodeNoLeader:             http.StatusServiceUnavailable,

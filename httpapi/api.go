@@ -195,10 +195,26 @@ func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n := headerBytes(r); n > api.MaxHeaderBytes {
+		writeErrorBody(w, api.CodeHeadersTooLarge, fmt.Sprintf("the request line and headers are %d bytes, over the limit of %d", n, api.MaxHeaderBytes))
+		return
+	}
 	if a.checkHost(w, r) || a.checkOrigin(w, r) || a.checkLoop(w, r) {
 		return
 	}
 	a.router.ServeHTTP(w, r)
+}
+
+// headerBytes is about what the request line and headers took on the
+// wire.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/herald-io/herald/api"
 	"github.com/julienschmidt/httprouter"
@@ -34,6 +35,9 @@ func (a *API) cluster(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 }
 
 func (a *API) join(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	// A join answers once the new node has caught up with the log, which
+	// may take longer than the server's write timeout.
+	http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	body, err := readBody(w, r, api.MaxSmallBodyBytes)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -79,6 +83,24 @@ func (a *API) transfer(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	a.writeJSON(w, r, http.StatusOK, api.TransferResult{Leader: leader})
 }
 
+// backupWriteTimeout bounds each write of a backup stream.
+const backupWriteTimeout = 30 * time.Second
+
+// deadlineWriter sets the connection's write deadline before each write;
+// Interrupt makes a write in progress fail now.
+type deadlineWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	per time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.rc.SetWriteDeadline(time.Now().Add(d.per))
+	return d.w.Write(p)
+}
+
+func (d *deadlineWriter) Interrupt() { d.rc.SetWriteDeadline(time.Now()) }
+
 // backup streams this node's event log. Headers go out before the copy, so
 // a failure midway can only cut the stream short: the handler then aborts
 // the connection so the client sees an error rather than a clean end, and
@@ -86,7 +108,10 @@ func (a *API) transfer(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 func (a *API) backup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="herald-backup.db"`)
-	n, err := a.svc.Backup.Backup(r.Context(), w)
+	// Its own write deadline: however large the file, each write must
+	// finish within backupWriteTimeout, so a reader that stops reading
+	// lets go of the log's read transaction.
+	n, err := a.svc.Backup.Backup(r.Context(), &deadlineWriter{w: w, rc: http.NewResponseController(w), per: backupWriteTimeout})
 	if err != nil {
 		if n == 0 {
 			w.Header().Del("Content-Disposition")

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herald-io/herald/api"
 	hlog "github.com/herald-io/herald/log"
@@ -125,7 +126,24 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeErrorBody(w, code, msg)
 }
 
+// maxMessage bounds an error message: whatever a service wrote, an
+// answer never echoes a large input back.
+const maxMessage = 400
+
+// clipMessage cuts msg to maxMessage bytes on a UTF-8 boundary.
+func clipMessage(msg string) string {
+	if len(msg) <= maxMessage {
+		return msg
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
+}
+
 func writeErrorBody(w http.ResponseWriter, code api.ErrorCode, msg string) {
+	msg = clipMessage(msg)
 	b := make([]byte, 0, 64+len(msg))
 	b = append(b, `{"error":{"code":`...)
 	b = appendString(b, string(code))

@@ -189,6 +189,9 @@ func parseReadRequest(r *http.Request, store string) (ReadRequest, error) {
 			}
 		}
 	}
+	if len(pats) > api.MaxQueryPatterns {
+		return req, reqErr(api.CodeInvalidParameter, "type: at most %d patterns, not %d", api.MaxQueryPatterns, len(pats))
+	}
 	if req.Options.Types, err = hlog.ParsePatterns(pats); err != nil {
 		return req, reqErr(api.CodeInvalidParameter, "type: %v", err)
 	}

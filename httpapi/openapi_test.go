@@ -442,7 +442,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // NotReady (of /readyz) has only not_ready, Unavailable every other.
 var errorResponses = map[string]int{
 	"BadRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404, "MethodNotAllowed": 405, "Conflict": 409, "Gone": 410,
-	"PayloadTooLarge": 413, "UnsupportedMediaType": 415, "TooManyRequests": 429, "Internal": 500, "Unavailable": 503, "NotReady": 503,
+	"PayloadTooLarge": 413, "UnsupportedMediaType": 415, "TooManyRequests": 429, "HeadersTooLarge": 431, "Internal": 500, "Unavailable": 503, "NotReady": 503,
 }
 
 // TestOpenAPIOperationConventions: every operation has an id, a summary and

@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/herald-io/herald/internal/wire"
 	bolt "go.etcd.io/bbolt"
@@ -17,6 +18,7 @@ const appendFillPercent = 0.95
 type Tx struct {
 	tx          *bolt.Tx
 	appended    bool
+	appendedTo  []string // the stores appended to
 	subsChanged bool
 	keysChanged bool
 }
@@ -227,6 +229,9 @@ func (t *Tx) Append(store string, evs []NewEvent) ([]Appended, error) {
 			return nil, err
 		}
 		t.appended = true
+		if !slices.Contains(t.appendedTo, store) {
+			t.appendedTo = append(t.appendedTo, store)
+		}
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -54,6 +55,11 @@ type DB struct {
 	chMu        sync.Mutex
 	changed     chan struct{}
 	subsChanged chan struct{}
+	// storeChanged holds, per store that a reader waits on, a channel
+	// closed at the store's next append (and then dropped).
+	storeChanged map[string]chan struct{}
+	// streams are the backups in progress (WriteToContext), to interrupt.
+	streams map[*context.CancelCauseFunc]struct{}
 
 	keysVersion atomic.Uint64 // bumped by every commit that changed keys
 }
@@ -209,10 +215,43 @@ func (d *DB) notifySubs() {
 	d.chMu.Unlock()
 }
 
-func (d *DB) notify() {
+func (d *DB) waitedStores() []string {
+	d.chMu.Lock()
+	defer d.chMu.Unlock()
+	out := make([]string, 0, len(d.storeChanged))
+	for s := range d.storeChanged {
+		out = append(out, s)
+	}
+	return out
+}
+
+// StoreChanged returns a channel that is closed the next time events are
+// appended to store: a long-polling reader of one store is woken by that
+// store's appends only.
+func (d *DB) StoreChanged(store string) <-chan struct{} {
+	d.chMu.Lock()
+	defer d.chMu.Unlock()
+	if d.storeChanged == nil {
+		d.storeChanged = map[string]chan struct{}{}
+	}
+	ch := d.storeChanged[store]
+	if ch == nil {
+		ch = make(chan struct{})
+		d.storeChanged[store] = ch
+	}
+	return ch
+}
+
+func (d *DB) notify(stores []string) {
 	d.chMu.Lock()
 	close(d.changed)
 	d.changed = make(chan struct{})
+	for _, s := range stores {
+		if ch := d.storeChanged[s]; ch != nil {
+			close(ch)
+			delete(d.storeChanged, s)
+		}
+	}
 	d.chMu.Unlock()
 }
 
@@ -231,7 +270,7 @@ func (d *DB) Update(fn func(*Tx) error) error {
 		return fn(t)
 	})
 	if err == nil && t.appended {
-		d.notify()
+		d.notify(t.appendedTo)
 	}
 	if err == nil && t.subsChanged {
 		d.notifySubs()
@@ -258,13 +297,68 @@ func (d *DB) Applied() (index, term uint64, err error) {
 // WriteTo writes a consistent copy of the whole log to w (a bbolt file),
 // from one read transaction.
 func (d *DB) WriteTo(w io.Writer) (int64, error) {
+	return d.WriteToContext(context.Background(), w)
+}
+
+// ErrInterrupted ends a backup stream that a snapshot install needed out
+// of the way (Replace).
+var ErrInterrupted = errors.New("log: backup interrupted: the event log is being replaced from a snapshot")
+
+// WriteToContext is WriteTo that ends when ctx does, and when Replace
+// needs the log: a slow backup reader holds a read transaction, and must
+// not hold a snapshot install (or, behind it, every write) for as long
+// as it likes. If w has an Interrupt method it is called then, to unblock
+// a write in progress (the API sets the connection's write deadline).
+func (d *DB) WriteToContext(ctx context.Context, w io.Writer) (int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	d.chMu.Lock()
+	if d.streams == nil {
+		d.streams = map[*context.CancelCauseFunc]struct{}{}
+	}
+	d.streams[&cancel] = struct{}{}
+	d.chMu.Unlock()
+	defer func() {
+		d.chMu.Lock()
+		delete(d.streams, &cancel)
+		d.chMu.Unlock()
+	}()
+	if in, ok := w.(interface{ Interrupt() }); ok {
+		stop := context.AfterFunc(ctx, in.Interrupt)
+		defer stop()
+	}
 	var n int64
 	err := d.view(func(tx *bolt.Tx) error {
 		var err error
-		n, err = tx.WriteTo(w)
+		n, err = tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
 		return err
 	})
+	if cause := context.Cause(ctx); err != nil && cause != nil {
+		err = fmt.Errorf("%w (after %d bytes)", cause, n)
+	}
 	return n, err
+}
+
+// ctxWriter fails writes once its context is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if err := context.Cause(c.ctx); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// interruptStreams ends every backup stream in progress.
+func (d *DB) interruptStreams() {
+	d.chMu.Lock()
+	defer d.chMu.Unlock()
+	for c := range d.streams {
+		(*c)(ErrInterrupted)
+	}
 }
 
 // Snapshot is a read transaction held open for streaming a consistent copy
@@ -332,6 +426,7 @@ func (d *DB) Replace(r io.Reader) error {
 		return fmt.Errorf("log: replace: incoming file: %w", err)
 	}
 
+	d.interruptStreams() // a backup's read transaction would hold the lock below
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.db == nil {
@@ -358,7 +453,7 @@ func (d *DB) Replace(r io.Reader) error {
 	}
 	d.db = db
 	d.log.Info("log replaced from snapshot", "path", d.path)
-	d.notify()
+	d.notify(d.waitedStores()) // any store may have moved
 	d.notifySubs()
 	d.keysVersion.Add(1)
 	return nil

@@ -51,7 +51,7 @@ func ValidateStoreName(name string) error {
 		return nil
 	}
 	if name == "" || len(name) > MaxStoreLen {
-		return fmt.Errorf("%w: %q must be 1-%d characters", ErrInvalidStore, name, MaxStoreLen)
+		return fmt.Errorf("%w: %.100q must be 1-%d characters", ErrInvalidStore, name, MaxStoreLen)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -60,7 +60,7 @@ func ValidateStoreName(name string) error {
 			ok = ok || c == '.' || c == '_' || c == '-'
 		}
 		if !ok {
-			return fmt.Errorf("%w: %q must match [a-z0-9][a-z0-9._-]{0,63}", ErrInvalidStore, name)
+			return fmt.Errorf("%w: %.100q must match [a-z0-9][a-z0-9._-]{0,63}", ErrInvalidStore, name)
 		}
 	}
 	return nil

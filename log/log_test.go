@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -421,6 +422,36 @@ func TestChangedFiresOnAppend(t *testing.T) {
 	}
 }
 
+// TestStoreChangedFiresOnlyForItsStore: a reader waiting on one store is
+// woken by that store's appends, not by every store's.
+func TestStoreChangedFiresOnlyForItsStore(t *testing.T) {
+	d := mustOpen(t)
+	a, b := d.StoreChanged("a"), d.StoreChanged("b")
+	if d.StoreChanged("a") != a {
+		t.Fatal("two waiters of one store got different channels")
+	}
+	mustAppend(t, d, "b", ev("e1", "t", `1`))
+	select {
+	case <-a:
+		t.Fatal("an append to b woke a reader of a")
+	default:
+	}
+	select {
+	case <-b: // closed by the Update that committed the append
+	default:
+		t.Fatal("an append to b did not wake a reader of b")
+	}
+	mustAppend(t, d, "a", ev("e2", "t", `1`))
+	select {
+	case <-a:
+	default:
+		t.Fatal("an append to a did not wake a reader of a")
+	}
+	if d.StoreChanged("a") == a {
+		t.Fatal("a fired channel was handed out again")
+	}
+}
+
 func TestConcurrentReadersDuringAppends(t *testing.T) {
 	d := mustOpen(t)
 	var wg sync.WaitGroup
@@ -515,4 +546,64 @@ func BenchmarkAppendBatch100(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
+
+// stalledWriter takes the first write and then blocks, as a backup reader
+// that stopped reading does, until Interrupt.
+type stalledWriter struct {
+	once     sync.Once
+	wrote    chan struct{}
+	unblock  chan struct{}
+	interupt sync.Once
+}
+
+func (s *stalledWriter) Write(p []byte) (int, error) {
+	first := false
+	s.once.Do(func() { first = true; close(s.wrote) })
+	if first {
+		return len(p), nil
+	}
+	<-s.unblock
+	return 0, errors.New("write deadline exceeded")
+}
+
+func (s *stalledWriter) Interrupt() { s.interupt.Do(func() { close(s.unblock) }) }
+
+// TestSlowBackupDoesNotHoldASnapshotInstall: a backup whose reader has
+// stopped holds a read transaction; installing a snapshot interrupts it
+// instead of waiting behind it (and every write behind the install).
+func TestSlowBackupDoesNotHoldASnapshotInstall(t *testing.T) {
+	src := mustOpen(t)
+	for i := 0; i < 50; i++ {
+		mustAppend(t, src, "s", ev(fmt.Sprintf("e%d", i), "t", `"`+strings.Repeat("x", 2000)+`"`))
+	}
+	var snap bytes.Buffer
+	if _, err := src.WriteTo(&snap); err != nil {
+		t.Fatal(err)
+	}
+	dst := mustOpen(t)
+	mustAppend(t, dst, "old", ev("o", "t", `0`))
+	sw := &stalledWriter{wrote: make(chan struct{}), unblock: make(chan struct{})}
+	backup := make(chan error, 1)
+	go func() {
+		_, err := dst.WriteToContext(context.Background(), sw)
+		backup <- err
+	}()
+	<-sw.wrote // the backup holds its read transaction now
+	replaced := make(chan error, 1)
+	go func() { replaced <- dst.Replace(&snap) }()
+	select {
+	case err := <-replaced:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the snapshot install waited behind a stalled backup")
+	}
+	if err := <-backup; !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("the stalled backup ended with %v", err)
+	}
+	if si, err := dst.Store("s"); err != nil || si.LastSeq != 50 {
+		t.Fatalf("after the install: %+v %v", si, err)
+	}
 }

@@ -20,16 +20,16 @@ var patternChars = newCharset("._/-*")
 // ParsePattern compiles s.
 func ParsePattern(s string) (Pattern, error) {
 	if s == "" || len(s) > MaxTypeLen {
-		return Pattern{}, fmt.Errorf("%w: %q must be 1-%d characters", ErrInvalidPattern, s, MaxTypeLen)
+		return Pattern{}, fmt.Errorf("%w: %.100q must be 1-%d characters", ErrInvalidPattern, s, MaxTypeLen)
 	}
 	for i := 0; i < len(s); i++ {
 		if !patternChars[s[i]] {
-			return Pattern{}, fmt.Errorf("%w: %q may contain only [A-Za-z0-9._/*-]", ErrInvalidPattern, s)
+			return Pattern{}, fmt.Errorf("%w: %.100q may contain only [A-Za-z0-9._/*-]", ErrInvalidPattern, s)
 		}
 	}
 	segs := strings.FieldsFunc(s, func(r rune) bool { return r == '.' || r == '/' })
 	if n := strings.Count(s, ".") + strings.Count(s, "/") + 1; n != len(segs) {
-		return Pattern{}, fmt.Errorf("%w: %q has an empty segment", ErrInvalidPattern, s)
+		return Pattern{}, fmt.Errorf("%w: %.100q has an empty segment", ErrInvalidPattern, s)
 	}
 	p := Pattern{src: s, segs: segs}
 	for i, seg := range segs {
@@ -41,9 +41,9 @@ func ParsePattern(s string) (Pattern, error) {
 		case seg == "**" && i == len(segs)-1:
 			p.tail = true
 		case seg == "**":
-			return Pattern{}, fmt.Errorf("%w: %q: ** is allowed only as the last segment", ErrInvalidPattern, s)
+			return Pattern{}, fmt.Errorf("%w: %.100q: ** is allowed only as the last segment", ErrInvalidPattern, s)
 		default:
-			return Pattern{}, fmt.Errorf("%w: %q: * must be a whole segment", ErrInvalidPattern, s)
+			return Pattern{}, fmt.Errorf("%w: %.100q: * must be a whole segment", ErrInvalidPattern, s)
 		}
 	}
 	return p, nil

@@ -106,6 +106,13 @@ type Config struct {
 	// system's); tests give a fake one.
 	Resolver netguard.Resolver
 
+	// MaxWaiters bounds the reads that long-poll (wait) on this node at
+	// once (default 4096); past it a read with wait answers 503.
+	MaxWaiters int
+	// MaxSubscriptionsPerStore bounds a store's subscriptions (default
+	// 100; past it a create answers 409 conflict).
+	MaxSubscriptionsPerStore int
+
 	// UserAgent is sent with every webhook (default "Herald").
 	UserAgent string
 	// Delivery tunes the webhook dispatcher; zero values take its
@@ -151,6 +158,12 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.MaxWaiters == 0 {
+		c.MaxWaiters = 4096
+	}
+	if c.MaxSubscriptionsPerStore == 0 {
+		c.MaxSubscriptionsPerStore = 100
 	}
 	if c.JoinAnswerTimeout == 0 {
 		c.JoinAnswerTimeout = 30 * time.Second

@@ -44,6 +44,8 @@ type Node struct {
 	// every cluster-port dial and a joining node's Raft address.
 	guard, clusterGuard *netguard.Guard
 	tests               testLimits // /test, per subscription
+	waiters             atomic.Int64
+	createMu            sync.Mutex // one subscription create at a time (the per-store quota)
 	secrets             secretState
 	peerSrv             *http.Server
 	tls                 *clusterTLS
@@ -281,8 +283,11 @@ func (n *Node) newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 		// requests) go to the http logger, not to stderr.
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second, // request bodies; long polls wait in the handler
-		IdleTimeout:       120 * time.Second,
+		// net/http refuses, in plain text, what is over this; the API
+		// answers JSON 431 past api.MaxHeaderBytes below it.
+		MaxHeaderBytes: 1 << 20,
+		ReadTimeout:    60 * time.Second, // request bodies; long polls wait in the handler
+		IdleTimeout:    120 * time.Second,
 	}
 }
 

@@ -76,13 +76,18 @@ func (n *Node) Read(ctx context.Context, req httpapi.ReadRequest) ([]hlog.Event,
 	}
 	var deadline <-chan time.Time
 	if req.Wait > 0 {
+		if w := n.waiters.Add(1); w > int64(n.cfg.MaxWaiters) {
+			n.waiters.Add(-1)
+			return nil, 0, fmt.Errorf("%w: %d reads already wait on this node (the most it lets wait); retry, or read without wait", httpapi.ErrUnavailable, n.cfg.MaxWaiters)
+		}
+		defer n.waiters.Add(-1)
 		t := time.NewTimer(req.Wait)
 		defer t.Stop()
 		deadline = t.C
 	}
 	opts := req.Options
 	for {
-		changed := n.db.Changed() // taken before the read: no missed wake-up
+		changed := n.db.StoreChanged(req.Store) // taken before the read: no missed wake-up
 		evs, next, err := n.db.Read(req.Store, opts)
 		if err != nil || len(evs) > 0 || deadline == nil {
 			return evs, next, err
@@ -163,5 +168,5 @@ func (n *Node) Ready(ctx context.Context) error {
 // read transaction. It serves any node; the copy is as fresh as this
 // node's applied index.
 func (n *Node) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	return n.db.WriteTo(w)
+	return n.db.WriteToContext(ctx, w)
 }

@@ -87,6 +87,15 @@ func (n *Node) CreateSubscription(ctx context.Context, req httpapi.CreateSubscri
 	if err := n.checkDestination(ctx, s.URL); err != nil {
 		return hlog.Subscription{}, err
 	}
+	// The quota: counted and committed under one lock, so two creates
+	// cannot both take the last place.
+	n.createMu.Lock()
+	defer n.createMu.Unlock()
+	if subs, err := n.db.Subscriptions(s.Store); err != nil {
+		return hlog.Subscription{}, err
+	} else if len(subs) >= n.cfg.MaxSubscriptionsPerStore {
+		return hlog.Subscription{}, fmt.Errorf("%w: store %s has %d subscriptions, the most a store may have (herald serve --max-subscriptions-per-store)", httpapi.ErrConflict, s.Store, len(subs))
+	}
 	sealed, err := n.sealSecret(s.ID, secret)
 	if err != nil {
 		return hlog.Subscription{}, err

@@ -27,6 +27,7 @@ type serveOpts struct {
 	joinToken                                                string
 	corsOrigins                                              []string
 	deliveryAllow, secretsKeyFile                            string
+	maxSubs, maxWaiters                                      int
 	bootstrap, nonVoter, noAuth                              bool
 	raftTLS, httpTLS                                         tlsFlags
 	hbTimeout, elTimeout, leaseTimeout                       time.Duration
@@ -67,6 +68,8 @@ herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 
 	fs.BoolVar(&o.noAuth, "no-auth", false, "turn API authentication off (only with a loopback --http: tests, benchmarks)")
 	fs.StringVar(&o.deliveryAllow, "delivery-allow", "", "comma-separated `CIDRS` webhooks may reach although they are loopback, private or link-local (e.g. 10.1.0.0/16 for a LAN receiver, 127.0.0.0/8 for local development)")
 	fs.StringVar(&o.secretsKeyFile, "secrets-key-file", "", "master key `FILE` of the secrets at rest (default DATA/secrets.key, made on first start; with --raft-tls-* every node needs the same file)")
+	fs.IntVar(&o.maxSubs, "max-subscriptions-per-store", 100, "the most subscriptions a store may have")
+	fs.IntVar(&o.maxWaiters, "max-waiting-reads", 4096, "the most reads that may long-poll this node at once (503 past it)")
 	fs.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "browser `ORIGINS` (https://app.example.com, or *) whose pages may call the API")
 	o.raftTLS = addTLSFlags(fs, "raft-", "the operator's certificates for the cluster port (default: the cluster's own CA in DATA/tls)")
 	o.httpTLS = addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
@@ -110,29 +113,31 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	n, err := node.New(node.Config{
-		ID:                 id,
-		DataDir:            o.data,
-		HTTPAddr:           o.httpAddr,
-		HTTPAdvertise:      o.httpAdv,
-		RaftAddr:           o.raftAddr,
-		RaftAdvertise:      o.raftAdv,
-		Bootstrap:          len(joins) == 0,
-		Join:               joins,
-		NonVoter:           o.nonVoter,
-		NoAuth:             o.noAuth,
-		CORSOrigins:        o.corsOrigins,
-		DeliveryAllow:      allow,
-		SecretsKeyFile:     o.secretsKeyFile,
-		JoinToken:          o.joinToken,
-		RaftTLS:            raftTLSCfg,
-		HTTPTLS:            httpTLSCfg,
-		Logger:             logger,
-		UserAgent:          userAgent(),
-		HeartbeatTimeout:   o.hbTimeout,
-		ElectionTimeout:    o.elTimeout,
-		LeaderLeaseTimeout: o.leaseTimeout,
-		Retention:          hlog.Retention{MaxAge: o.retAge, MaxEvents: o.retEvents},
-		RetentionInterval:  o.retEvery,
+		ID:                       id,
+		DataDir:                  o.data,
+		HTTPAddr:                 o.httpAddr,
+		HTTPAdvertise:            o.httpAdv,
+		RaftAddr:                 o.raftAddr,
+		RaftAdvertise:            o.raftAdv,
+		Bootstrap:                len(joins) == 0,
+		Join:                     joins,
+		NonVoter:                 o.nonVoter,
+		NoAuth:                   o.noAuth,
+		CORSOrigins:              o.corsOrigins,
+		DeliveryAllow:            allow,
+		SecretsKeyFile:           o.secretsKeyFile,
+		MaxSubscriptionsPerStore: o.maxSubs,
+		MaxWaiters:               o.maxWaiters,
+		JoinToken:                o.joinToken,
+		RaftTLS:                  raftTLSCfg,
+		HTTPTLS:                  httpTLSCfg,
+		Logger:                   logger,
+		UserAgent:                userAgent(),
+		HeartbeatTimeout:         o.hbTimeout,
+		ElectionTimeout:          o.elTimeout,
+		LeaderLeaseTimeout:       o.leaseTimeout,
+		Retention:                hlog.Retention{MaxAge: o.retAge, MaxEvents: o.retEvents},
+		RetentionInterval:        o.retEvery,
 	})
 	if err != nil {
 		return err

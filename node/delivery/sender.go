@@ -73,8 +73,11 @@ type SenderConfig struct {
 	// DialContext dials endpoints (default net.Dialer); node gives its
 	// address guard's (internal/netguard).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// MaxConnsPerHost bounds idle keep-alive connections per endpoint host
-	// (default 256, the largest max_in_flight).
+	// MaxConnsPerHost bounds the connections to one endpoint host (host
+	// and port), idle or not, across all subscriptions (default 256, the
+	// largest max_in_flight): one publish cannot make Herald open more
+	// than that to one victim, whatever number of subscriptions point
+	// there. Requests past it wait for a connection within their timeout.
 	MaxConnsPerHost int
 }
 
@@ -101,6 +104,7 @@ func NewSender(cfg SenderConfig) *Sender {
 		DialContext:            dial,
 		MaxIdleConns:           4096,
 		MaxIdleConnsPerHost:    cfg.MaxConnsPerHost,
+		MaxConnsPerHost:        cfg.MaxConnsPerHost, // however many subscriptions aim at one host
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    10 * time.Second,
 		ExpectContinueTimeout:  time.Second,
