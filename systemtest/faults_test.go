@@ -55,6 +55,7 @@ func newReceiver(t *testing.T) *receiver {
 // goroutines, each retrying the same id on any node until acknowledged.
 type workload struct {
 	c     *cluster
+	hist  *history // every publish attempt and linearizable read
 	mu    sync.Mutex
 	acked map[string]bool
 	ackAt []int64 // unix ns of every acknowledgement, in order
@@ -74,7 +75,29 @@ func firstAfter(mu *sync.Mutex, ts *[]int64, from time.Time) (time.Time, bool) {
 }
 
 func startWorkload(c *cluster, publishers int) *workload {
-	w := &workload{c: c, acked: map[string]bool{}, stop: make(chan struct{})}
+	w := &workload{c: c, hist: newHistory(), acked: map[string]bool{}, stop: make(chan struct{})}
+	// A reader: linearizable reads of the store's last seq, on any node.
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		rng := rand.New(rand.NewPCG(uint64(publishers), 7))
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(20 * time.Millisecond): // the reader's pace, not a synchronisation
+			}
+			n := c.nodes[rng.IntN(len(c.nodes))]
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			call := w.hist.now()
+			si, err := apiOf(n.http).Store(ctx, "shop", &api.QueryOptions{Consistency: api.ConsistencyLinearizable})
+			ret := w.hist.now()
+			cancel()
+			if err == nil { // a failed read has no effect: nothing to record
+				w.hist.add(publishers, readIn{}, readOut{si.LastSeq}, call, ret)
+			}
+		}
+	}()
 	for p := 0; p < publishers; p++ {
 		w.wg.Add(1)
 		go func(p int) {
@@ -90,7 +113,14 @@ func startWorkload(c *cluster, publishers int) *workload {
 					default:
 					}
 					n := c.nodes[rng.IntN(len(c.nodes))]
-					if _, err := apiOf(n.http).Publish(context.Background(), "shop", ev); err == nil { // 201, or 200 when a lost answer's try had stored it
+					call := w.hist.now()
+					res, err := apiOf(n.http).Publish(context.Background(), "shop", ev)
+					var seq uint64
+					if err == nil {
+						seq = res.Events[0].Seq
+					}
+					w.hist.publish(p, id, call, seq, err)
+					if err == nil { // 201, or 200 when a lost answer's try had stored it
 						w.mu.Lock()
 						w.acked[id] = true
 						w.ackAt = append(w.ackAt, time.Now().UnixNano())
@@ -231,6 +261,8 @@ func TestFaults(t *testing.T) {
 		}
 		return true
 	})
+	// Every operation of the run, against the one log every node holds.
+	checkLinearizable(t, w.hist, finalSeqs(t, c.nodes[0], last))
 	for _, n := range c.nodes {
 		seen := readAll(t, n, last)
 		for id := range acked {
@@ -289,6 +321,24 @@ func indexOf(c *cluster, n *node) int {
 
 // readAll reads a node's whole store (local consistency) and counts ids,
 // failing on a gap.
+// finalSeqs maps every event id of node n's log to its seq.
+func finalSeqs(t *testing.T, n *node, last uint64) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	var after uint64
+	for after < last {
+		page, err := apiOf(n.http).Events(context.Background(), "shop", api.ReadOptions{After: after, Limit: 1000, Consistency: api.ConsistencyLocal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Events {
+			out[e.ID] = e.Seq
+		}
+		after = page.Next
+	}
+	return out
+}
+
 func readAll(t *testing.T, n *node, last uint64) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
