@@ -292,6 +292,14 @@ func TestSensitiveHeaders(t *testing.T) {
 		Headers: &map[string]string{"Authorization": "", "X-Team": "b"}, SensitiveHeaders: &[]string{"Authorization"}}); err != nil {
 		t.Fatal(err)
 	}
+	// A GET's headers sent back alone keep the sensitive one as it is.
+	show, err = c.Subscription(ctx, "shop", sub.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpdateSubscription(ctx, "shop", sub.ID, api.SubscriptionPatch{Headers: &show.Headers}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.RotateSecretsKey(ctx); err != nil {
 		t.Fatal(err)
 	}

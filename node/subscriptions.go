@@ -139,6 +139,19 @@ func (n *Node) UpdateSubscription(ctx context.Context, store, id string, p hlog.
 	if p.SensitiveHeaders != nil && p.Headers == nil {
 		return hlog.Subscription{}, fmt.Errorf("%w: sensitive_headers goes with headers (send both)", hlog.ErrInvalidSubscription)
 	}
+	if p.Headers != nil && p.SensitiveHeaders == nil && len(cur.SensitiveHeaders) > 0 {
+		// Headers alone (a GET's answer sent back): the sensitive ones
+		// still named stay sensitive, and keep their value when sent "".
+		// sensitive_headers: [] makes them plain.
+		probe := hlog.Subscription{Headers: *p.Headers}
+		var keep []string
+		for _, name := range cur.SensitiveHeaders {
+			if k, ok := probe.HeaderKey(name); ok {
+				keep = append(keep, k)
+			}
+		}
+		p.SensitiveHeaders = &keep
+	}
 	if p.Headers != nil && p.SensitiveHeaders != nil {
 		hs, err := n.sealHeaders(id, &cur, *p.Headers, *p.SensitiveHeaders)
 		if err != nil {
@@ -150,6 +163,12 @@ func (n *Node) UpdateSubscription(ctx context.Context, store, id string, p hlog.
 		if err := n.checkDestination(ctx, *p.URL); err != nil {
 			return hlog.Subscription{}, err
 		}
+	}
+	// Checked before it is proposed, with the rules the FSM applies.
+	next := cur
+	p.Apply(&next)
+	if err := next.Validate(); err != nil {
+		return hlog.Subscription{}, err
 	}
 	out, err := n.raft.PatchSubscription(id, &p, time.Now().UTC())
 	return out, apiError(err)
