@@ -99,6 +99,9 @@ type EnrollResponse struct {
 	Cert   string `json:"cert"`
 	CACert string `json:"ca_cert"`
 	CAKey  string `json:"ca_key"`
+	// SecretsKey is the cluster's master key of the secrets at rest (the
+	// file form of DATA/secrets.key), for the new node to keep.
+	SecretsKey string `json:"secrets_key,omitempty"`
 }
 
 // Hello is GET /v1/cluster/hello, served without a key: the address of

@@ -47,6 +47,7 @@ type Node struct {
 	waiters             atomic.Int64
 	createMu            sync.Mutex // one subscription create at a time (the per-store quota)
 	secrets             secretState
+	enrolledKey         string // the secrets master key the enrollment answer carried
 	peerSrv             *http.Server
 	tls                 *clusterTLS
 	keys                keyCache

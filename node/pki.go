@@ -218,6 +218,7 @@ func (n *Node) enroll(dir string) (pki.Files, error) {
 			if err := pki.WriteFiles(dir, f); err != nil {
 				return pki.Files{}, err
 			}
+			n.enrolledKey = res.SecretsKey // setupSecrets keeps it
 			n.log.Info("enrolled: obtained this node's certificate with the join token", "via", addr, "dir", dir)
 			return f, nil
 		}
@@ -347,5 +348,9 @@ func (n *Node) Enroll(ctx context.Context, req api.EnrollRequest) (api.EnrollRes
 		return api.EnrollResponse{}, apiError(err)
 	}
 	n.log.Info("enrolled a new node", "id", req.ID)
-	return api.EnrollResponse{Cert: string(cert), CACert: string(n.tls.ca.CertPEM), CAKey: string(n.tls.ca.KeyPEM)}, nil
+	res := api.EnrollResponse{Cert: string(cert), CACert: string(n.tls.ca.CertPEM), CAKey: string(n.tls.ca.KeyPEM)}
+	if n.secrets.ring != nil {
+		res.SecretsKey = n.secrets.ring.Master().String()
+	}
+	return res, nil
 }

@@ -37,11 +37,12 @@ type secretState struct {
 }
 
 // setupSecrets loads (or makes) the master key: the operator's
-// --secrets-key-file; else DATA/secrets.key; else one derived from the
-// cluster CA's key, which every member holds (so every member, and a
-// cluster upgraded from a release without encryption, derives the same
-// one), written to DATA/secrets.key; else, with operator certificates,
-// a random one for a node that forms a new cluster or is its only member.
+// --secrets-key-file; else DATA/secrets.key; else the one the enrollment
+// answer handed over (a joining node); else one derived from the cluster
+// CA's key, which every member holds (so every member of a cluster
+// upgraded from a release without encryption derives the same one),
+// written to DATA/secrets.key; else, with operator certificates, a
+// random one for a node that forms a new cluster or is its only member.
 func (n *Node) setupSecrets() error {
 	path := n.cfg.SecretsKeyFile
 	own := path == ""
@@ -55,6 +56,18 @@ func (n *Node) setupSecrets() error {
 		return fmt.Errorf("node: secrets key: %w", err)
 	case !own && !n.formsCluster():
 		return fmt.Errorf("node: --secrets-key-file %s does not exist (copy the cluster's key there)", path)
+	case own && n.enrolledKey != "":
+		// Handed over with the certificate: the cluster's own key, which
+		// need not be the one derived from the CA (a restored cluster's
+		// is the old cluster's).
+		if m, err = secrets.ParseMasterKey(n.enrolledKey); err != nil {
+			return fmt.Errorf("node: the enrollment answer's secrets key: %w", err)
+		}
+		n.enrolledKey = ""
+		if err := secrets.WriteKeyFile(path, m); err != nil {
+			return fmt.Errorf("node: secrets key: %w", err)
+		}
+		n.log.Info("secrets master key received with the enrollment", "file", path, "fingerprint", m.Fingerprint())
 	case own && n.tls.ca != nil:
 		if m, err = secrets.DeriveMasterKey(n.tls.ca.KeyPEM); err != nil {
 			return err

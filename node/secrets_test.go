@@ -318,3 +318,48 @@ func TestSensitiveHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinerReceivesSecretsKey: a joining node gets the cluster's master
+// key with its certificate, also when that key is not the one derived
+// from the cluster's CA (a restored cluster keeps the old cluster's key,
+// under a new CA), and can then open the secrets as leader.
+func TestJoinerReceivesSecretsKey(t *testing.T) {
+	base := t.TempDir()
+	own, _ := secrets.NewMasterKey() // as herald restore --secrets-key-file leaves it
+	if err := os.MkdirAll(filepath.Join(base, "n1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := secrets.WriteKeyFile(filepath.Join(base, "n1", SecretsKeyFile), own); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig("n1", filepath.Join(base, "n1"))
+	cfg.Bootstrap = true
+	n1 := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n1.IsLeader)
+	recv := newVerifyingReceiver(t)
+	c := clientOf(t, n1)
+	sub, err := c.CreateSubscription(context.Background(), "shop", api.SubscriptionCreate{SubscriptionPatch: api.SubscriptionPatch{URL: api.Ptr(recv.srv.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.secret(t, sub.Secret)
+
+	cfg2 := fastConfig("n2", filepath.Join(base, "n2"))
+	cfg2.Join = []string{n1.HTTPAddr()}
+	cfg2.JoinToken = joinToken(t, []*testNode{n1})
+	n2 := mustStart(t, cfg2)
+	got, err := secrets.ReadKeyFile(filepath.Join(base, "n2", SecretsKeyFile))
+	if err != nil || got != own {
+		t.Fatalf("the joiner's secrets key: %s (want %s) %v", got.Fingerprint(), own.Fingerprint(), err)
+	}
+	waitFor(t, 20*time.Second, "n2 a voter", func() bool { return n1.raft.Voters() == 2 })
+	if _, err := n1.TransferLeader(context.Background(), "n2"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := clientOf(t, n2).TestSubscription(context.Background(), "shop", sub.ID); err != nil || d.Status != api.DeliverySucceeded {
+		t.Fatalf("test event from the joiner as leader: %+v %v", d, err)
+	}
+	if good, bad := recv.counts(); good != 1 || bad != 0 {
+		t.Fatalf("verified %d, failed %d", good, bad)
+	}
+}
