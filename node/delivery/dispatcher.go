@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	hlog "github.com/herald-io/herald/log"
@@ -72,6 +73,9 @@ type Opener func(subID, field, stored string) (string, error)
 type Dispatcher struct {
 	cfg Config
 	log *slog.Logger
+	// running is, after each reconciliation pass of Run, the
+	// subscriptions with a worker and their Gen (tests wait on it).
+	running atomic.Pointer[map[string]uint64]
 }
 
 // New returns a dispatcher.
@@ -123,7 +127,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		c.close()
 	}()
 	d.log.Info("dispatcher started")
+	failed := map[string]uint64{} // subscription -> the Gen whose start failed (logged once)
 	for {
+		retry := false
 		changed := d.cfg.Source.SubsChanged()
 		subs, err := d.cfg.Source.Subscriptions("")
 		if err != nil {
@@ -157,8 +163,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}
 				w, err = startWorker(ctx, d, c, fresh)
 				if err != nil {
-					return err
+					// This subscription waits (its cursor keeps what is
+					// owed), the others go on; tried again shortly.
+					if g, ok := failed[s.ID]; !ok || g != fresh.Gen {
+						d.log.Error("subscription cannot start; its deliveries wait", "subscription", s.ID, "error", err)
+						failed[s.ID] = fresh.Gen
+					}
+					retry = true
+					continue
 				}
+				delete(failed, s.ID)
 				workers[s.ID] = w
 			}
 		}
@@ -168,7 +182,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				delete(workers, id)
 			}
 		}
+		running := make(map[string]uint64, len(workers))
+		for id, w := range workers {
+			running[id] = w.gen
+		}
+		d.running.Store(&running)
+		var again <-chan time.Time
+		if retry {
+			again = time.After(workerRetry)
+		}
 		select {
+		case <-again:
 		case <-changed:
 		case <-ctx.Done():
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -178,6 +202,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// workerRetry is how soon a subscription whose worker could not start
+// (its secret does not open, say) is tried again.
+const workerRetry = 5 * time.Second
 
 // drainGrace is how long a subscription's requests in flight may take to
 // finish when its configuration changes.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -451,6 +452,17 @@ func TestPauseAndResumeFromCursor(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "delivered", func() bool { return f.count() == 3 })
 	paused, active := hlog.SubPaused, hlog.SubActive
 	e.patch(sub.ID, hlog.SubPatch{Status: &paused})
+	// The pause is committed; wait for the dispatcher to have stopped
+	// the subscription's worker (it drains what is in flight first), so
+	// that a worker of before the pause cannot be what sends next.
+	testutil.WaitFor(t, 10*time.Second, "the dispatcher stopped the worker", func() bool {
+		r := e.d.running.Load()
+		if r == nil {
+			return false
+		}
+		_, ok := (*r)[sub.ID]
+		return !ok
+	})
 	e.publishN("shop", "order.created", 3)
 	time.Sleep(200 * time.Millisecond) // observation window: nothing may be sent
 	if n := f.count(); n != 3 {
@@ -493,5 +505,36 @@ func TestStopLosesNothing(t *testing.T) {
 	// A cancelled dispatcher says so.
 	if err := e.stop(); !errors.Is(err, ErrStopped) {
 		t.Fatalf("Run returned %v when cancelled, want ErrStopped", err)
+	}
+}
+
+// TestUnopenableSecretHoldsOnlyItsSubscription: a subscription whose
+// secret does not open (a node with the wrong master key) waits, and
+// delivers once it opens; the other subscriptions deliver meanwhile.
+func TestUnopenableSecretHoldsOnlyItsSubscription(t *testing.T) {
+	var broken atomic.Value
+	broken.Store("")
+	e := newEnv(t, func(c *Config) {
+		c.Open = func(subID, _, stored string) (string, error) {
+			if subID == broken.Load().(string) {
+				return "", errors.New("secrets: value does not decrypt")
+			}
+			return stored, nil
+		}
+	})
+	good, bad := newFlaky(t), newFlaky(t)
+	sg := e.subscribe(hlog.Subscription{URL: good.url()})
+	sb := e.subscribe(hlog.Subscription{URL: bad.url()})
+	broken.Store(sb.ID)
+	e.start()
+	e.publishN("shop", "order.created", 5)
+	testutil.WaitFor(t, 10*time.Second, "the healthy subscription delivers", func() bool { return good.count() == 5 })
+	if n := bad.count(); n != 0 {
+		t.Fatalf("the subscription whose secret does not open sent %d", n)
+	}
+	broken.Store("")
+	testutil.WaitFor(t, 20*time.Second, "the other delivers once its secret opens", func() bool { return bad.count() == 5 })
+	if e.sub(sg.ID).Cursor != 5 {
+		t.Fatalf("cursor %d", e.sub(sg.ID).Cursor)
 	}
 }
