@@ -23,6 +23,7 @@ type Source interface {
 	// subscription is created, changed through the API, disabled or
 	// deleted.
 	Changed() <-chan struct{}
+	StoreChanged(store string) <-chan struct{}
 	SubsChanged() <-chan struct{}
 }
 

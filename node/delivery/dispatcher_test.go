@@ -538,3 +538,40 @@ func TestUnopenableSecretHoldsOnlyItsSubscription(t *testing.T) {
 		t.Fatalf("cursor %d", e.sub(sg.ID).Cursor)
 	}
 }
+
+// TestRetrySetIsPagedFromTheLog: a worker holds at most retryWindow retry
+// entries in memory and loads the rest from the log as those drain;
+// every one is delivered in the end, each successful once.
+func TestRetrySetIsPagedFromTheLog(t *testing.T) {
+	old := retryWindow
+	retryWindow = 4
+	t.Cleanup(func() { retryWindow = old })
+	e := newEnv(t, func(c *Config) { c.BreakerThreshold = 1000; c.Jitter = -1 })
+	f := newFlaky(t)
+	f.set(func(f *flaky) { f.status = 500 })
+	sub := e.subscribe(hlog.Subscription{URL: f.url(), MaxInFlight: 4, RetrySchedule: durations("200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms")})
+	e.start()
+	e.publishN("shop", "order.created", 25)
+	testutil.WaitFor(t, 10*time.Second, "every event waiting to be retried", func() bool {
+		return len(e.retries(sub.ID)) == 25 && e.sub(sub.ID).Cursor == 25
+	})
+	// A new worker loads them from the log, four at a time.
+	if err := e.stop(); err != nil && !errors.Is(err, ErrStopped) {
+		t.Fatal(err)
+	}
+	e.start()
+	f.set(func(f *flaky) { f.status = 0 })
+	testutil.WaitFor(t, 20*time.Second, "every event delivered", func() bool { return len(f.succeeded()) == 25 })
+	testutil.WaitFor(t, 10*time.Second, "the retry set empty", func() bool { return len(e.retries(sub.ID)) == 0 })
+	counts := map[string]int{}
+	for _, r := range f.requests() {
+		if r.Status >= 200 && r.Status < 300 {
+			counts[r.ID]++
+		}
+	}
+	for id, n := range counts {
+		if n != 1 {
+			t.Fatalf("%s succeeded %d times", id, n)
+		}
+	}
+}

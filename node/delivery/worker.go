@@ -37,14 +37,18 @@ type worker struct {
 	// newQ holds the seqs of new (first-attempt) deliveries in flight or
 	// finished, in dispatch (= seq) order; the cursor stays below the
 	// oldest unfinished one.
-	newQ     []uint64
-	newDone  map[uint64]bool
-	scanned  uint64       // last seq read from the log for new deliveries
-	buf      []hlog.Event // read ahead, not yet sent (all > the cursor)
-	cursor   uint64       // last cursor sent to the committer
-	retries  map[uint64]*retryItem
-	due      retryHeap // retries not in flight, by due time
-	disabled bool
+	newQ    []uint64
+	newDone map[uint64]bool
+	scanned uint64       // last seq read from the log for new deliveries
+	buf     []hlog.Event // read ahead, not yet sent (all > the cursor)
+	cursor  uint64       // last cursor sent to the committer
+	retries map[uint64]*retryItem
+	due     retryHeap // retries not in flight, by due time
+	// retryNext is the seq of the last retry entry loaded from the log;
+	// retryMore that the log may hold more after it (retryWindow).
+	retryNext uint64
+	retryMore bool
+	disabled  bool
 
 	failures     int
 	failingSince int64
@@ -115,23 +119,51 @@ func startWorker(ctx context.Context, d *Dispatcher, c *committer, sub hlog.Subs
 		}
 		w.limiter = rate.NewLimiter(rate.Limit(sub.RateLimit), burst)
 	}
-	entries, err := d.cfg.Source.Retries(sub.ID, 0, 0)
-	if err != nil {
-		return nil, fmt.Errorf("delivery: load retry set of %s: %w", sub.ID, err)
-	}
-	for _, e := range entries {
-		it := &retryItem{RetryEntry: e, index: -1}
-		w.retries[e.Seq] = it
-		heap.Push(&w.due, it)
+	if err := w.loadRetries(); err != nil {
+		return nil, err
 	}
 	if w.breakerOpen {
 		w.nextProbe = time.Now()
 	}
 	w.ctx, w.cancel = context.WithCancel(ctx)
+	w.log.Debug("delivery loop starts", "cursor", sub.Cursor, "retries", len(w.retries), "more_retries", w.retryMore)
 	go w.run()
-	w.log.Debug("delivery loop started", "cursor", sub.Cursor, "retries", len(entries))
 	return w, nil
 }
+
+// retryWindow bounds the retry entries a worker holds in memory (a
+// receiver that fails for days leaves one per event); the rest wait in
+// the log and are loaded in seq order as these drain.
+var retryWindow = 10000
+
+// loadRetries fills the in-memory retry set from the log, after the last
+// entry loaded, up to retryWindow.
+func (w *worker) loadRetries() error {
+	want := retryWindow - len(w.retries)
+	if want <= 0 {
+		return nil
+	}
+	entries, err := w.d.cfg.Source.Retries(w.sub.ID, w.retryNext, want)
+	if err != nil {
+		return fmt.Errorf("delivery: load retry set of %s: %w", w.sub.ID, err)
+	}
+	for _, e := range entries {
+		if _, ok := w.retries[e.Seq]; ok {
+			continue // failed since it started: already held
+		}
+		it := &retryItem{RetryEntry: e, index: -1}
+		w.retries[e.Seq] = it
+		heap.Push(&w.due, it)
+	}
+	if len(entries) > 0 {
+		w.retryNext = entries[len(entries)-1].Seq
+	}
+	w.retryMore = len(entries) == want
+	return nil
+}
+
+// retriesPending reports whether any retry waits, held or in the log.
+func (w *worker) retriesPending() bool { return len(w.retries) > 0 || w.retryMore }
 
 // stop cancels the loop and its requests and waits until it has reported
 // every finished attempt to the committer.
@@ -180,10 +212,15 @@ func (w *worker) run() {
 		if w.ctx.Err() != nil || w.disabled || (quit == nil && w.inflight == 0) {
 			return
 		}
-		changed := w.d.cfg.Source.Changed()
+		changed := w.d.cfg.Source.StoreChanged(w.sub.Store)
 		now := time.Now()
 		var wake time.Time
 		caughtUp := false
+		if w.retryMore && len(w.retries) < retryWindow/2 {
+			if err := w.loadRetries(); err != nil {
+				w.log.Error("loading retries failed; retrying", "error", err)
+			}
+		}
 		if quit != nil {
 			wake = w.dispatchRetries(now)
 			var newWake time.Time
@@ -333,12 +370,12 @@ func (w *worker) dispatchNew(now time.Time) (caughtUp bool, wake time.Time, err 
 	}
 	for {
 		free := w.limit() - w.inflight
-		if w.sub.Ordered && (len(w.retries) > 0 || w.inflight > 0) {
+		if w.sub.Ordered && (w.retriesPending() || w.inflight > 0) {
 			return false, time.Time{}, nil
 		}
 		if w.breakerOpen {
 			// Only a probe, and only when no retry is waiting to be one.
-			if len(w.retries) > 0 || w.inflight > 0 {
+			if w.retriesPending() || w.inflight > 0 {
 				return false, time.Time{}, nil
 			}
 			if now.Before(w.nextProbe) {
