@@ -37,7 +37,7 @@ func fastConfig(id, dir string) Config {
 	return Config{
 		ID:                 id,
 		DataDir:            dir,
-		HTTPAddr:           "127.0.0.1:0",
+		HTTPAddr:           "127.0.0.1:0", // mustStart pins ports outside the ephemeral range
 		RaftAddr:           "127.0.0.1:0",
 		Logger:             testLogger(),
 		HeartbeatTimeout:   200 * time.Millisecond,
@@ -76,6 +76,14 @@ func joinToken(t testing.TB, nodes []*testNode) string {
 // ports into cfg so a restart reuses them.
 func mustStart(t testing.TB, cfg Config) *testNode {
 	t.Helper()
+	// A restart reuses the ports: take them outside the ephemeral range,
+	// where no outgoing connection can take them meanwhile.
+	if cfg.HTTPAddr == "127.0.0.1:0" {
+		cfg.HTTPAddr = testutil.LoopbackAddr(t)
+	}
+	if cfg.RaftAddr == "127.0.0.1:0" {
+		cfg.RaftAddr = testutil.LoopbackAddr(t)
+	}
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

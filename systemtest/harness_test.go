@@ -63,8 +63,14 @@ type node struct {
 	restarts int
 }
 
+// freePort returns a free address on ip, for a node that is killed and
+// restarted on it: on 127.0.0.1 a port below the ephemeral range, which
+// no outgoing connection takes meanwhile (testutil.LoopbackAddr).
 func freePort(t *testing.T, ip string) string {
 	t.Helper()
+	if ip == "127.0.0.1" {
+		return testutil.LoopbackAddr(t)
+	}
 	l, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		t.Fatal(err)

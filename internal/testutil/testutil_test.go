@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +99,25 @@ func TestLogRecorderFlattensWithAndGroups(t *testing.T) {
 	}
 	if len(rec.Find("kept")) != 1 || len(rec.Find("dropped")) != 0 {
 		t.Fatal("Find")
+	}
+}
+
+func TestLoopbackAddrIsBelowTheEphemeralRange(t *testing.T) {
+	lo, _ := ephemeralRange()
+	for i := 0; i < 20; i++ {
+		addr := LoopbackAddr(t)
+		_, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, _ := strconv.Atoi(p)
+		if port >= lo || port < 10000 {
+			t.Fatalf("port %d, want below %d", port, lo)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s is not free: %v", addr, err)
+		}
+		l.Close()
 	}
 }
