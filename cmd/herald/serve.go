@@ -163,7 +163,7 @@ const stopDeadline = 10 * time.Second
 // shutdownWithin stops n gracefully (a leader hands leadership over
 // first) and returns once it has stopped, or after d whatever n is
 // doing.
-func shutdownWithin(n *node.Node, logger *slog.Logger, d time.Duration) error {
+func shutdownWithin(n interface{ Shutdown(context.Context) error }, logger *slog.Logger, d time.Duration) error {
 	sctx, cancel := context.WithTimeout(context.Background(), d-2*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
