@@ -335,6 +335,9 @@ func (c *Client) roundTrip(ctx context.Context, base string, cl call) (*http.Res
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	c.setHeaders(req.Header)
+	if id := RequestID(ctx); id != "" {
+		req.Header.Set(HeaderRequestID, id)
+	}
 	if cl.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -13,6 +13,11 @@ const (
 	// ForwardedAnonymous. Only the cluster port reads it: members are
 	// authenticated there by their certificates.
 	HeaderForwardedFor = "Herald-Forwarded-For"
+	// HeaderRequestID names a request in every node's access log: taken
+	// from the client when it sends a valid one (1-128 characters of
+	// A-Z a-z 0-9 . _ - :), made otherwise, returned with the answer and
+	// passed on when a node forwards the request.
+	HeaderRequestID = "X-Request-Id"
 	// ForwardedAnonymous is HeaderForwardedFor's value for a request that
 	// a node running without authentication passes on.
 	ForwardedAnonymous = "anonymous"

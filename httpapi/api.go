@@ -24,6 +24,8 @@ type API struct {
 	cors  []string                                   // origins allowed besides the node's own
 	hosts []string                                   // nil: no Host check
 	used  func(keyID string)                         // told of every authenticated use of a key
+
+	access *slog.Logger // the access log; nil: none
 }
 
 // Route is one registered method and path, in OpenAPI's form
@@ -180,7 +182,13 @@ func (a *API) handle(method, path string, p perm, h httprouter.Handle) {
 			inner(w, r, ps)
 		}
 	}
-	a.router.Handle(method, path, a.guard(p, h))
+	route, guarded := path, a.guard(p, h)
+	a.router.Handle(method, path, func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if i := infoOf(r.Context()); i != nil {
+			i.route = route
+		}
+		guarded(w, r, ps)
+	})
 	segs := strings.Split(path, "/")
 	for i, s := range segs {
 		if strings.HasPrefix(s, ":") {
@@ -195,6 +203,14 @@ func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w, r, logged := a.withRequest(w, r)
+	aborted := true
+	defer func() { logged(aborted) }()
+	a.serve(w, r)
+	aborted = false
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	if n := headerBytes(r); n > api.MaxHeaderBytes {
 		writeErrorBody(w, api.CodeHeadersTooLarge, fmt.Sprintf("the request line and headers are %d bytes, over the limit of %d", n, api.MaxHeaderBytes))
 		return

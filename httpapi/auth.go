@@ -124,6 +124,9 @@ func (a *API) authenticate(r *http.Request) (*Identity, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: the cluster port takes only members of the cluster", ErrUnauthorized)
 		}
+		if i := infoOf(r.Context()); i != nil {
+			i.node = node
+		}
 		switch f := r.Header.Get(api.HeaderForwardedFor); {
 		case f == "":
 			return &Identity{Node: node}, nil
@@ -181,6 +184,9 @@ func (a *API) guard(p perm, h httprouter.Handle) httprouter.Handle {
 		}
 		if a.used != nil && id.KeyID != "" {
 			a.used(id.KeyID)
+		}
+		if i := infoOf(r.Context()); i != nil {
+			i.keyID = id.KeyID
 		}
 		h(w, r.WithContext(WithIdentity(r.Context(), id)), ps)
 	}

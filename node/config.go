@@ -72,6 +72,10 @@ type Config struct {
 	HTTPTLS *tls.Config
 
 	Logger *slog.Logger
+	// AccessLog logs every API request (both ports) at INFO, subsystem
+	// "access": method, route pattern, status, duration, key id, request
+	// id; never a key.
+	AccessLog bool
 
 	// Raft tuning; zero takes raftstore's defaults.
 	HeartbeatTimeout   time.Duration

@@ -242,6 +242,9 @@ func (n *Node) Open() (err error) {
 
 	httpLog := n.cfg.Logger.With("subsystem", "http", "node", n.cfg.ID)
 	opts := []httpapi.Option{httpapi.WithRelay(n.peers)}
+	if n.cfg.AccessLog {
+		opts = append(opts, httpapi.WithAccessLog(n.cfg.Logger.With("subsystem", "access", "node", n.cfg.ID)))
+	}
 	if !n.cfg.NoAuth {
 		opts = append(opts, httpapi.WithAuth(n, n.keys.used))
 	}
