@@ -18,6 +18,15 @@ func WithAccessLog(l *slog.Logger) Option {
 	return func(a *API) { a.access = l }
 }
 
+// WithMetricsPublic serves /metrics without a key.
+func WithMetricsPublic() Option { return func(a *API) { a.metricsPublic = true } }
+
+// WithPublishObserver is told of every publish request answered: its
+// status and how long it took (metrics).
+func WithPublishObserver(f func(status int, d time.Duration)) Option {
+	return func(a *API) { a.onPublish = f }
+}
+
 // reqInfo is what the access log learns while a request is handled.
 type reqInfo struct {
 	route string // the route's pattern, "" for no route

@@ -77,3 +77,19 @@ func TestAccessLogAndRequestIDs(t *testing.T) {
 		t.Fatal("the access log holds the API key")
 	}
 }
+
+// TestMetricsRoute: /metrics needs a key unless public.
+func TestMetricsRoute(t *testing.T) {
+	f := newFake(t)
+	srv, admin := newAuthServer(t, f)
+	if r := do(t, srv, "GET", "/metrics", ""); r.status != 401 {
+		t.Fatalf("without a key: %d", r.status)
+	}
+	if r := do(t, srv, "GET", "/metrics", "", bearer(admin)...); r.status != 200 || !strings.Contains(string(r.body), "herald_fake_total 1") {
+		t.Fatalf("with a key: %d %s", r.status, r.body)
+	}
+	pub, _ := newAuthServer(t, newFake(t), WithMetricsPublic())
+	if r := do(t, pub, "GET", "/metrics", ""); r.status != 200 {
+		t.Fatalf("public, without a key: %d", r.status)
+	}
+}

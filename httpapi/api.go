@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/herald-io/herald/api"
 	hlog "github.com/herald-io/herald/log"
@@ -25,7 +26,9 @@ type API struct {
 	hosts []string                                   // nil: no Host check
 	used  func(keyID string)                         // told of every authenticated use of a key
 
-	access *slog.Logger // the access log; nil: none
+	access        *slog.Logger // the access log; nil: none
+	metricsPublic bool
+	onPublish     func(status int, d time.Duration)
 }
 
 // Route is one registered method and path, in OpenAPI's form
@@ -114,6 +117,14 @@ func New(svc Services, logger *slog.Logger, opts ...Option) *API {
 	a.router = r
 
 	a.handle(http.MethodGet, "/healthz", permNone, a.healthz)
+	if svc.Metrics != nil {
+		p := permKey
+		if a.metricsPublic {
+			p = permNone
+		}
+		h := svc.Metrics
+		a.handle(http.MethodGet, "/metrics", p, func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) { h.ServeHTTP(w, r) })
+	}
 	a.handle(http.MethodGet, "/v1/openapi.json", permKey, a.openapi)
 	if svc.Cluster != nil {
 		a.handle(http.MethodGet, "/readyz", permNone, a.readyz)

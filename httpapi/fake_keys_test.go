@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/herald-io/herald/api"
@@ -108,4 +110,12 @@ func (f *fakeService) RotateSecretsKey(ctx context.Context) (api.SecretsKeyRotat
 	defer f.mu.Unlock()
 	f.dataKeys++
 	return api.SecretsKeyRotation{KeyID: f.dataKeys, MasterKey: "0123456789abcdef"}, nil
+}
+
+// MetricsHandler makes the fake serve /metrics: one counter.
+func (f *fakeService) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		io.WriteString(w, "# HELP herald_fake_total A fake.\n# TYPE herald_fake_total counter\nherald_fake_total 1\n")
+	})
 }

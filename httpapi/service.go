@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/herald-io/herald/api"
@@ -198,11 +199,20 @@ type Services struct {
 	Leader        Leader
 	Keys          KeyService
 	Join          JoinService
+	// Metrics serves GET /metrics (Prometheus text), to any valid key,
+	// or to anyone with WithMetricsPublic.
+	Metrics http.Handler
 }
 
 // All serves every role from one Service.
+// A Service that has a MetricsHandler (returning non-nil) serves
+// /metrics too.
 func All(s Service) Services {
-	return Services{Events: s, Stores: s, Subscriptions: s, Cluster: s, Backup: s, Leader: s, Keys: s, Join: s}
+	svc := Services{Events: s, Stores: s, Subscriptions: s, Cluster: s, Backup: s, Leader: s, Keys: s, Join: s}
+	if m, ok := s.(interface{ MetricsHandler() http.Handler }); ok {
+		svc.Metrics = m.MetricsHandler()
+	}
+	return svc
 }
 
 // PublishRequest is one publish call: one or more events for one store,

@@ -62,6 +62,19 @@ func (d *DB) Retries(id string, after uint64, limit int) ([]RetryEntry, error) {
 	return out, err
 }
 
+// RetryCount is how many deliveries of subscription id wait in its retry
+// set.
+func (d *DB) RetryCount(id string) (int, error) {
+	n := 0
+	err := d.deliveryView(id, func(db *bolt.Bucket) error {
+		if b := db.Bucket(subRetry); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	return n, err
+}
+
 // AttemptQuery selects attempts from a subscription's delivery log.
 type AttemptQuery struct {
 	// Outcome filters by outcome ("" = all). OutcomeDead reads the dead

@@ -30,6 +30,10 @@ type batcher struct {
 	exited  chan struct{} // closed when close has answered everything it will
 	wg      sync.WaitGroup
 	flushes sync.WaitGroup // entries being committed
+
+	// committed, when set, is told of every entry committed: its events
+	// (for the metrics) and, per request, the new ones by store.
+	committed func(entryEvents int, newByStore map[string]int)
 }
 
 type pending struct {
@@ -182,6 +186,18 @@ func (b *batcher) flush(batch []*pending) {
 		defer b.flushes.Done()
 		res, err := f.Wait()
 		<-b.slots
+		if err == nil && b.committed != nil {
+			total, fresh := 0, map[string]int{}
+			for i, r := range res {
+				for _, e := range r.Events {
+					total++
+					if !e.Duplicate {
+						fresh[reqs[i].Store]++
+					}
+				}
+			}
+			b.committed(total, fresh)
+		}
 		for i, p := range batch {
 			switch {
 			case err != nil:

@@ -76,6 +76,11 @@ type Config struct {
 	// "access": method, route pattern, status, duration, key id, request
 	// id; never a key.
 	AccessLog bool
+	// MetricsAddr serves /metrics on a listener of its own instead of the
+	// API's; MetricsPublic serves it without an API key (else any valid
+	// key reads it).
+	MetricsAddr   string
+	MetricsPublic bool
 
 	// Raft tuning; zero takes raftstore's defaults.
 	HeartbeatTimeout   time.Duration

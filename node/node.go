@@ -43,6 +43,9 @@ type Node struct {
 	// guard vets every address deliveries and /test dial; clusterGuard
 	// every cluster-port dial and a joining node's Raft address.
 	guard, clusterGuard *netguard.Guard
+	metrics             *metrics
+	metricsSrv          *http.Server
+	metricsLn           net.Listener
 	tests               testLimits // /test, per subscription
 	waiters             atomic.Int64
 	createMu            sync.Mutex // one subscription create at a time (the per-store quota)
@@ -107,7 +110,7 @@ func New(cfg Config) (*Node, error) {
 		cancel()
 		return nil, fmt.Errorf("node: API client: %w", err)
 	}
-	return &Node{
+	n := &Node{
 		ctx:          ctx,
 		cancel:       cancel,
 		cfg:          cfg,
@@ -118,7 +121,9 @@ func New(cfg Config) (*Node, error) {
 		public:       public,
 		deliveryStop: make(chan struct{}),
 		deliveryDone: make(chan struct{}),
-	}, nil
+	}
+	n.metrics = newMetrics(n)
+	return n, nil
 }
 
 // Open opens the data dir, starts Raft and serves HTTP. It returns once
@@ -209,6 +214,7 @@ func (n *Node) Open() (err error) {
 		SnapshotInterval:   n.cfg.SnapshotInterval,
 		TrailingLogs:       n.cfg.TrailingLogs,
 		OnLeaderChange:     n.onLeaderChange,
+		Observe:            n.metrics.observeRaft,
 	})
 	if err != nil {
 		return err
@@ -218,6 +224,7 @@ func (n *Node) Open() (err error) {
 		return err
 	}
 	n.batch = newBatcher(n.raft, n.log, n.cfg.BatchWait, n.cfg.BatchMaxEvents, n.cfg.BatchMaxBytes, n.cfg.BatchInFlight)
+	n.batch.committed = n.metrics.committed
 	n.batch.start()
 
 	dc := n.cfg.Delivery
@@ -234,6 +241,7 @@ func (n *Node) Open() (err error) {
 		BreakerThreshold: dc.BreakerThreshold,
 		Jitter:           dc.Jitter,
 		Open:             n.openSealed,
+		OnAttempt:        n.metrics.attempt,
 	})
 	n.deliveryStarted = true
 	n.wg.Add(2)
@@ -242,13 +250,16 @@ func (n *Node) Open() (err error) {
 
 	httpLog := n.cfg.Logger.With("subsystem", "http", "node", n.cfg.ID)
 	opts := []httpapi.Option{httpapi.WithRelay(n.peers)}
+	if n.cfg.MetricsPublic {
+		opts = append(opts, httpapi.WithMetricsPublic())
+	}
 	if n.cfg.AccessLog {
 		opts = append(opts, httpapi.WithAccessLog(n.cfg.Logger.With("subsystem", "access", "node", n.cfg.ID)))
 	}
 	if !n.cfg.NoAuth {
 		opts = append(opts, httpapi.WithAuth(n, n.keys.used))
 	}
-	public := append(slices.Clone(opts), httpapi.WithCORS(n.cfg.CORSOrigins))
+	public := append(slices.Clone(opts), httpapi.WithCORS(n.cfg.CORSOrigins), httpapi.WithPublishObserver(n.metrics.publishAnswered))
 	if IsLoopback(n.cfg.HTTPAddr) {
 		host, _, _ := net.SplitHostPort(n.httpAddr)
 		public = append(public, httpapi.WithHostCheck([]string{host}))
@@ -261,10 +272,24 @@ func (n *Node) Open() (err error) {
 		return n.tls.member(r.TLS)
 	}))
 	n.peerSrv = n.newHTTPServer(httpapi.New(httpapi.All(n), n.cfg.Logger.With("node", n.cfg.ID, "port", "cluster"), peerOpts...), httpLog)
-	for _, s := range []struct {
+	servers := []struct {
 		srv *http.Server
 		ln  net.Listener
-	}{{n.httpSrv, n.httpLn}, {n.peerSrv, n.cluster.HTTP()}} {
+	}{{n.httpSrv, n.httpLn}, {n.peerSrv, n.cluster.HTTP()}}
+	if n.cfg.MetricsAddr != "" {
+		// Only /metrics there, with the same key check (or none with
+		// MetricsPublic).
+		if n.metricsLn, err = net.Listen("tcp", n.cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("node: metrics listen: %w", err)
+		}
+		mopts := slices.Clone(opts)
+		n.metricsSrv = n.newHTTPServer(httpapi.New(httpapi.Services{Metrics: n.metrics.handler()}, n.cfg.Logger.With("node", n.cfg.ID, "port", "metrics"), mopts...), httpLog)
+		servers = append(servers, struct {
+			srv *http.Server
+			ln  net.Listener
+		}{n.metricsSrv, n.metricsLn})
+	}
+	for _, s := range servers {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -327,7 +352,7 @@ func (n *Node) Close() error {
 
 func (n *Node) closeAll() error {
 	var errs []error
-	for _, srv := range []*http.Server{n.httpSrv, n.peerSrv} {
+	for _, srv := range []*http.Server{n.httpSrv, n.peerSrv, n.metricsSrv} {
 		if srv == nil {
 			continue
 		}

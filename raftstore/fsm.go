@@ -37,6 +37,8 @@ type fsm struct {
 	// entry is ever recorded as complete.
 	giveUpAfter int
 	failed      error
+
+	observe func(kind string, d time.Duration) // metrics; nil: none
 }
 
 func newFSM(db *hlog.DB, logger *slog.Logger) (*fsm, error) {
@@ -64,6 +66,10 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 // record is a bug or damage that retrying cannot fix: the node stops, so
 // that no replica ever skips an entry the others applied.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	if f.observe != nil {
+		start := time.Now()
+		defer func() { f.observe("apply", time.Since(start)) }()
+	}
 	backoff := 50 * time.Millisecond
 	var refused map[uint64]error // entries that broke a rule bbolt enforces
 	if err := f.failure(); err != nil {
@@ -288,7 +294,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{snap: s, log: f.log}, nil
+	return &fsmSnapshot{snap: s, log: f.log, observe: f.observe, start: time.Now()}, nil
 }
 
 // Restore replaces the whole log with a snapshot's bbolt file, atomically.
@@ -311,8 +317,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 }
 
 type fsmSnapshot struct {
-	snap *hlog.Snapshot
-	log  *slog.Logger
+	snap    *hlog.Snapshot
+	log     *slog.Logger
+	observe func(kind string, d time.Duration)
+	start   time.Time
 }
 
 // Persist streams the snapshot and then releases its read transaction at
@@ -326,7 +334,11 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		return fmt.Errorf("snapshot persist: %w", err)
 	}
 	s.log.Debug("snapshot persisted", "bytes", n)
-	return sink.Close()
+	err = sink.Close()
+	if err == nil && s.observe != nil {
+		s.observe("snapshot", time.Since(s.start))
+	}
+	return err
 }
 
 func (s *fsmSnapshot) Release() { s.snap.Close() }

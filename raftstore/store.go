@@ -47,6 +47,9 @@ type Config struct {
 	// OnLeaderChange, if set, is called (from one goroutine, in order)
 	// whenever this node's view of the leader changes.
 	OnLeaderChange func(isLeader bool, leaderID, leaderAddr string)
+	// Observe, if set, is told how long each FSM batch apply ("apply")
+	// and each snapshot, taken and written ("snapshot"), took (metrics).
+	Observe func(kind string, d time.Duration)
 
 	// Cluster, with Dialer, runs Raft over the node's cluster port:
 	// mutually authenticated TLS (package node always sets both; Bind is
@@ -143,6 +146,9 @@ func (s *Store) Open() (err error) {
 		}
 	}()
 	s.fsm, err = newFSM(s.cfg.DB, s.log)
+	if err == nil {
+		s.fsm.observe = s.cfg.Observe
+	}
 	if err != nil {
 		return err
 	}
@@ -627,3 +633,6 @@ func (s *Store) StorageError() error { return s.fsm.storageError() }
 
 // Stats returns raft's counters (for /v1/cluster and debugging).
 func (s *Store) Stats() map[string]string { return s.raft.Stats() }
+
+// Term is the current Raft term.
+func (s *Store) Term() uint64 { return s.raft.CurrentTerm() }

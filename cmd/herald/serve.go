@@ -28,7 +28,8 @@ type serveOpts struct {
 	corsOrigins                                              []string
 	deliveryAllow, secretsKeyFile                            string
 	maxSubs, maxWaiters                                      int
-	accessLog                                                bool
+	accessLog, metricsPublic                                 bool
+	metricsAddr                                              string
 	bootstrap, nonVoter, noAuth                              bool
 	raftTLS, httpTLS                                         tlsFlags
 	hbTimeout, elTimeout, leaseTimeout                       time.Duration
@@ -80,6 +81,8 @@ herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 
 	fs.DurationVar(&o.retAge, "retention-max-age", 0, "default retention: remove events older than this (0: keep; stores may set their own)")
 	fs.Uint64Var(&o.retEvents, "retention-max-events", 0, "default retention: keep at most this many events per store (0: no limit)")
 	fs.DurationVar(&o.retEvery, "retention-interval", time.Minute, "how often the leader applies retention")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics on this `ADDR` instead of on the API's listener")
+	fs.BoolVar(&o.metricsPublic, "metrics-public", false, "serve /metrics without an API key")
 	fs.BoolVar(&o.accessLog, "access-log", false, "log every API request: method, route, status, duration, key id and request id (never the key)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")

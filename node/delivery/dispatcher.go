@@ -64,6 +64,10 @@ type Config struct {
 	// sensitive header value ("header:" + lower-case name); node seals
 	// them (internal/secrets). Nil takes values as stored.
 	Open Opener
+	// OnAttempt, if set, is told of every attempt settled: its store, its
+	// outcome (succeeded, failed, dead, or blocked for a refused address)
+	// and how long it took (metrics).
+	OnAttempt func(store, outcome string, d time.Duration)
 }
 
 // Opener returns the plaintext of a value stored sealed.

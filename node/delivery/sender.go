@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-io/herald/internal/netguard"
@@ -83,9 +84,13 @@ type SenderConfig struct {
 
 // Sender makes signed delivery attempts. It is safe for concurrent use.
 type Sender struct {
-	client *http.Client
-	ua     string
+	client   *http.Client
+	ua       string
+	inFlight atomic.Int64
 }
+
+// InFlight is how many requests are being made now.
+func (s *Sender) InFlight() int64 { return s.inFlight.Load() }
 
 // NewSender returns a Sender with its own connection pool.
 func NewSender(cfg SenderConfig) *Sender {
@@ -156,6 +161,8 @@ func Keys(sub *hlog.Subscription, now time.Time, open Opener) ([][]byte, error) 
 // caller, which knows the retry schedule). A canceled ctx is reported as
 // ctx.Err() and no attempt: nothing is known about it.
 func (s *Sender) Send(ctx context.Context, sub *hlog.Subscription, keys [][]byte, ev *hlog.Event, body []byte, attempt int) (hlog.Attempt, Response, error) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
 	start := time.Now()
 	a := hlog.Attempt{EventID: ev.ID, Seq: ev.Seq, Attempt: attempt, At: start.UnixNano()}
 	parent := ctx

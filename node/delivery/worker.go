@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	hlog "github.com/herald-io/herald/log"
@@ -571,6 +572,13 @@ func (w *worker) handle(r sendResult) {
 	}
 	if r.isNew {
 		w.newDone[a.Seq] = true
+	}
+	if obs := w.d.cfg.OnAttempt; obs != nil {
+		outcome := string(a.Outcome)
+		if strings.HasPrefix(a.Error, "blocked_destination") {
+			outcome = "blocked"
+		}
+		obs(w.sub.Store, outcome, time.Duration(a.Duration))
 	}
 	out.sd.Attempts = []hlog.Attempt{a}
 	out.sd.State = &hlog.DeliveryState{FailingSince: w.failingSince, Failures: w.failures, BreakerOpen: w.breakerOpen}
