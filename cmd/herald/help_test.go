@@ -13,7 +13,7 @@ var everyCommand = []string{
 	"subs list", "subs get", "subs create", "subs update", "subs pause", "subs enable", "subs rotate", "subs test", "subs delete",
 	"deliveries list", "deliveries get", "deliveries redeliver", "deliveries replay",
 	"cluster status", "cluster join", "cluster remove", "cluster transfer",
-	"secrets rotate-key", "health", "openapi", "backup", "restore", "recover", "compact", "bench", "version",
+	"secrets rotate-key", "secrets create-key", "health", "openapi", "backup", "restore", "recover", "compact", "bench", "version",
 	"completion bash", "completion zsh", "completion fish", "help",
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/internal/secrets"
 	"github.com/herald-io/herald/internal/testutil"
 	"github.com/herald-io/herald/node"
 )
@@ -114,5 +115,26 @@ func TestDefaultKeyFile(t *testing.T) {
 	k = &conn{addrs: addrList{list: []string{"http://127.0.0.1:9090"}}}
 	if got := k.key(); got != "" {
 		t.Fatalf("another address read the local key file: %q", got)
+	}
+}
+
+func TestSecretsCreateKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "secrets.key")
+	r := herald(t, opts{}, "secrets", "create-key", "--out", file)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "wrote "+file+" (master key ") {
+		t.Fatalf("create-key:\n%s", r)
+	}
+	m, err := secrets.ReadKeyFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	if strings.Contains(r.stdout, m.String()) {
+		t.Fatal("the key was printed")
+	}
+	if r := herald(t, opts{}, "secrets", "create-key", "--out", file); r.code != 1 || !strings.Contains(r.stderr, "exists") {
+		t.Fatalf("over an existing file:\n%s", r)
 	}
 }
