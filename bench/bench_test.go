@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-io/herald/node"
 )
 
 func startCluster(t testing.TB, size int) *Cluster {
@@ -188,5 +192,42 @@ func TestDeliverReportsLostEvents(t *testing.T) {
 	}
 	if r.Lost != 0 || r.Deliveries != 100 || flaky.Stats().Failed == 0 {
 		t.Fatalf("flaky receiver: %+v %+v", r, flaky.Stats())
+	}
+	// The leader's metrics say what the runs did.
+	var leader *node.Node
+	for _, n := range c.Nodes {
+		if n.IsLeader() {
+			leader = n
+		}
+	}
+	rec := httptest.NewRecorder()
+	leader.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metric := func(name string, labels ...string) float64 {
+		for _, line := range strings.Split(rec.Body.String(), "\n") {
+			if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+				continue
+			}
+			all := true
+			for _, l := range labels {
+				all = all && strings.Contains(line, l)
+			}
+			if all {
+				v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+				return v
+			}
+		}
+		return -1
+	}
+	if v := metric("herald_deliveries_total", `store="flaky"`, `outcome="failed"`); v < float64(flaky.Stats().Failed) {
+		t.Errorf("herald_deliveries_total{store=flaky,outcome=failed} = %v, the receiver failed %d", v, flaky.Stats().Failed)
+	}
+	if v := metric("herald_deliveries_total", `store="flaky"`, `outcome="succeeded"`); v < 100 {
+		t.Errorf("herald_deliveries_total{store=flaky,outcome=succeeded} = %v, want >= 100", v)
+	}
+	if v := metric("herald_events_published_total", `store="flaky"`); v != 100 {
+		t.Errorf("herald_events_published_total{store=flaky} = %v, want 100", v)
+	}
+	if v := metric("herald_publish_entry_events_count"); v < 1 {
+		t.Errorf("herald_publish_entry_events_count = %v", v)
 	}
 }
