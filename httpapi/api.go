@@ -29,6 +29,7 @@ type API struct {
 	access        *slog.Logger // the access log; nil: none
 	metricsPublic bool
 	onPublish     func(status int, d time.Duration)
+	heartbeat     time.Duration // event streams' idle comment
 }
 
 // Route is one registered method and path, in OpenAPI's form
@@ -159,6 +160,9 @@ func New(svc Services, logger *slog.Logger, opts ...Option) *API {
 		a.handle(http.MethodPost, "/v1/stores/:store/events", permPublish, a.publish)
 		a.handle(http.MethodGet, "/v1/stores/:store/events", permRead, a.readEvents)
 		a.handle(http.MethodGet, "/v1/stores/:store/events/:id", permRead, a.getEvent)
+		// The stream shares the route with an event id (getEvent
+		// dispatches it); the document lists it as its own path.
+		a.routes = append(a.routes, Route{Method: http.MethodGet, Path: "/v1/stores/{store}/events/" + streamID})
 	}
 	if svc.Subscriptions != nil {
 		const subs = "/v1/stores/:store/subscriptions"

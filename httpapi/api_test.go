@@ -24,7 +24,12 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func newServer(t *testing.T, svc Service) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(New(All(svc), quiet()))
+	return newServerWith(t, svc)
+}
+
+func newServerWith(t *testing.T, svc Service, opts ...Option) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(New(All(svc), quiet(), opts...))
 	t.Cleanup(srv.Close)
 	return srv
 }

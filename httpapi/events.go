@@ -28,6 +28,10 @@ func toNew(e *api.NewEvent, i int, batch bool) (hlog.NewEvent, error) {
 	if len(e.Data) == 0 {
 		return hlog.NewEvent{}, reqErr(api.CodeInvalidEvent, "%smissing \"data\" (send null for no data)", where)
 	}
+	if e.ID == streamID {
+		// GET …/events/stream is the event stream, not this event.
+		return hlog.NewEvent{}, reqErr(api.CodeInvalidEvent, "%sthe id %q is reserved", where, streamID)
+	}
 	return hlog.NewEvent{ID: e.ID, Type: e.Type, Version: e.Version, Data: e.Data}, nil
 }
 
@@ -214,6 +218,10 @@ func parseReadRequest(r *http.Request, store string) (ReadRequest, error) {
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if ps.ByName("id") == streamID {
+		a.stream(w, r, ps)
+		return
+	}
 	c, err := consistency(r)
 	if err != nil {
 		a.writeError(w, r, err)

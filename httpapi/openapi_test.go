@@ -183,6 +183,20 @@ func (ct *checkedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// A stream does not end: its status and headers are checked, and
+		// its body goes to the test as it comes.
+		x := checkExchange(req, reqBody, resp.StatusCode, resp.Header, nil)
+		if x.op != "" {
+			exercised.Lock()
+			exercised.ops[x.op]++
+			exercised.Unlock()
+		}
+		if len(x.problems) > 0 && t != nil {
+			t.Errorf("OpenAPI contract: %s %s -> %d\n\t%s", req.Method, req.URL.Path, resp.StatusCode, strings.Join(x.problems, "\n\t"))
+		}
+		return resp, nil
+	}
 	body, readErr := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if readErr != nil {

@@ -122,7 +122,7 @@ func followEvents(ctx context.Context, cmd *cobra.Command, k *conn, c *api.Clien
 	}
 	n := 0
 	var buf []byte
-	err := c.Follow(ctx, store, o, func(e api.Event) error {
+	err := c.Stream(ctx, store, o, func(e api.Event) error {
 		var err error
 		if k.json() {
 			buf = appendEventLine(buf[:0], &e)
