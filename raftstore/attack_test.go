@@ -37,7 +37,10 @@ func tlsNode(t *testing.T, ca *pki.CA, id string, bootstrap bool) *Store {
 	}
 	s, err := New(Config{ID: id, Dir: filepath.Join(t.TempDir(), id), DB: mustDB(t), Logger: testutil.Quiet(), Bootstrap: bootstrap,
 		Cluster: ln, Dialer: &clusterport.Dialer{TLS: pki.ClientConfig(cert, pool)},
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond})
+		// Timeouts long enough that a loaded machine (-race beside another
+		// test run) does not hold an election of its own: the test checks
+		// that the outsiders cause none.
+		HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, LeaderLeaseTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
