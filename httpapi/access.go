@@ -32,6 +32,9 @@ type reqInfo struct {
 	route string // the route's pattern, "" for no route
 	keyID string
 	node  string // the member that sent it (the cluster port)
+	// publishedAt is when the publish handler began (zero: not a publish
+	// the handler took), for WithPublishObserver.
+	publishedAt time.Time
 }
 
 type reqInfoKey struct{}
@@ -87,19 +90,25 @@ func (a *API) withRequest(w http.ResponseWriter, r *http.Request) (http.Response
 	w.Header().Set(api.HeaderRequestID, rid)
 	info := &reqInfo{}
 	r = r.WithContext(context.WithValue(api.WithRequestID(r.Context(), rid), reqInfoKey{}, info))
-	if a.access == nil {
+	if a.access == nil && a.onPublish == nil {
 		return w, r, func(bool) {}
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	start := time.Now()
 	return sw, r, func(aborted bool) {
-		route := info.route
-		if route == "" {
-			route = "-"
-		}
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
+		}
+		if a.onPublish != nil && !info.publishedAt.IsZero() {
+			a.onPublish(status, time.Since(info.publishedAt))
+		}
+		if a.access == nil {
+			return
+		}
+		route := info.route
+		if route == "" {
+			route = "-"
 		}
 		attrs := []any{"method", r.Method, "route", route, "status", status,
 			"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "bytes", sw.bytes, "request_id", rid}

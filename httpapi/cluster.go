@@ -83,7 +83,8 @@ func (a *API) transfer(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	a.writeJSON(w, r, http.StatusOK, api.TransferResult{Leader: leader})
 }
 
-// backupWriteTimeout bounds each write of a backup stream.
+// backupWriteTimeout bounds each write of a backup stream (and of an
+// event stream).
 const backupWriteTimeout = 30 * time.Second
 
 // deadlineWriter sets the connection's write deadline before each write;

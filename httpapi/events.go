@@ -36,17 +36,8 @@ func toNew(e *api.NewEvent, i int, batch bool) (hlog.NewEvent, error) {
 }
 
 func (a *API) publish(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	if a.onPublish != nil {
-		sw := &statusWriter{ResponseWriter: w}
-		start := time.Now()
-		defer func() {
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			a.onPublish(status, time.Since(start))
-		}()
-		w = sw
+	if i := infoOf(r.Context()); i != nil && a.onPublish != nil {
+		i.publishedAt = time.Now() // withRequest reports the answer
 	}
 	store := ps.ByName("store")
 	body, err := readBody(w, r, api.MaxBodyBytes)

@@ -15,9 +15,6 @@ import (
 // be published with this id.
 const streamID = "stream"
 
-// streamWriteTimeout bounds each write of a stream, as for a backup.
-const streamWriteTimeout = 30 * time.Second
-
 // WithStreamHeartbeat sets how often an idle event stream sends a comment
 // (default 15 s).
 func WithStreamHeartbeat(d time.Duration) Option { return func(a *API) { a.heartbeat = d } }
@@ -68,6 +65,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 	h.Set("X-Accel-Buffering", "no") // a proxy must not hold messages back
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	out := &deadlineWriter{w: w, rc: rc, per: backupWriteTimeout} // each write bounded, as a backup's
 	// The server's read timeout would end a stream that outlives it
 	// (net/http cancels the request when its background read fails).
 	rc.SetReadDeadline(time.Time{})
@@ -86,8 +84,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 			buf = evs[i].AppendJSON(buf)
 			buf = append(buf, "\n\n"...)
 		}
-		rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-		if _, err := w.Write(buf); err != nil {
+		if _, err := out.Write(buf); err != nil {
 			return
 		}
 		if err := rc.Flush(); err != nil {
@@ -103,8 +100,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, ps httprouter.Param
 				// Say why, and end: the client resumes with Last-Event-ID.
 				code, sentinel := classify(err)
 				msg := strings.ReplaceAll(clipMessage(message(err, sentinel)), "\n", " ")
-				rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-				w.Write([]byte(": error " + string(code) + ": " + msg + "\n\n"))
+				out.Write([]byte(": error " + string(code) + ": " + msg + "\n\n"))
 				rc.Flush()
 			}
 			return

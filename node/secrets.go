@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,16 +177,18 @@ func (n *Node) ensureDataKey() error {
 	return err
 }
 
-// sealSecret seals a subscription's signing secret for the log.
-func (n *Node) sealSecret(subID, plain string) (string, error) {
+// seal seals a value of subscription subID (field: secrets.SecretField
+// or secrets.HeaderField) for the log, making the cluster's first data
+// key if there is none.
+func (n *Node) seal(subID, field, plain string) (string, error) {
 	if err := n.ensureDataKey(); err != nil {
-		return "", fmt.Errorf("%w: no data key to seal the secret with: %v", httpapi.ErrUnavailable, err)
+		return "", fmt.Errorf("%w: no data key to seal with: %v", httpapi.ErrUnavailable, err)
 	}
-	return n.secrets.ring.Seal(plain, secrets.AD(subID, "secret"))
+	return n.secrets.ring.Seal(plain, secrets.AD(subID, field))
 }
 
 // openSealed returns the plaintext of a value stored for subscription
-// subID in field ("secret", "header:<name>"); a plaintext secret from a
+// subID in field (secrets.SecretField, secrets.HeaderField); a plaintext secret from a
 // release before encryption is returned as it is.
 func (n *Node) openSealed(subID, field, stored string) (string, error) {
 	if !secrets.IsSealed(stored) {
@@ -204,8 +205,6 @@ func (n *Node) openSealed(subID, field, stored string) (string, error) {
 	}
 	return n.secrets.ring.Open(stored, secrets.AD(subID, field))
 }
-
-func headerField(name string) string { return "header:" + strings.ToLower(name) }
 
 // sealHeaders prepares the headers of a create or update: every value
 // named in sensitive is checked as plaintext and sealed; a sensitive
@@ -242,10 +241,7 @@ func (n *Node) sealHeaders(subID string, cur *hlog.Subscription, headers map[str
 		if err := hlog.ValidateHeaderValue(k, v); err != nil {
 			return nil, err
 		}
-		if err := n.ensureDataKey(); err != nil {
-			return nil, fmt.Errorf("%w: no data key to seal the header with: %v", httpapi.ErrUnavailable, err)
-		}
-		sealed, err := n.secrets.ring.Seal(v, secrets.AD(subID, headerField(k)))
+		sealed, err := n.seal(subID, secrets.HeaderField(k), v)
 		if err != nil {
 			return nil, err
 		}
@@ -307,9 +303,9 @@ func (n *Node) resealAll() (int, error) {
 			continue
 		}
 		for j := range rs {
-			field := "secret"
+			field := secrets.SecretField
 			if rs[j].Header != "" {
-				field = headerField(rs[j].Header)
+				field = secrets.HeaderField(rs[j].Header)
 			}
 			plain, err := n.openSealed(s.ID, field, rs[j].Old)
 			if err != nil {

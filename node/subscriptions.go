@@ -8,6 +8,7 @@ import (
 
 	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
+	"github.com/herald-io/herald/internal/secrets"
 	hlog "github.com/herald-io/herald/log"
 	"github.com/herald-io/herald/node/delivery"
 	"github.com/herald-io/herald/raftstore"
@@ -96,7 +97,7 @@ func (n *Node) CreateSubscription(ctx context.Context, req httpapi.CreateSubscri
 	} else if len(subs) >= n.cfg.MaxSubscriptionsPerStore {
 		return hlog.Subscription{}, fmt.Errorf("%w: store %s has %d subscriptions, the most a store may have (herald serve --max-subscriptions-per-store)", httpapi.ErrConflict, s.Store, len(subs))
 	}
-	sealed, err := n.sealSecret(s.ID, secret)
+	sealed, err := n.seal(s.ID, secrets.SecretField, secret)
 	if err != nil {
 		return hlog.Subscription{}, err
 	}
@@ -214,7 +215,7 @@ func (n *Node) RotateSecret(ctx context.Context, store, id string, req httpapi.R
 		}
 	}
 	now := time.Now().UTC()
-	sealed, err := n.sealSecret(id, secret)
+	sealed, err := n.seal(id, secrets.SecretField, secret)
 	if err != nil {
 		return hlog.Subscription{}, err
 	}

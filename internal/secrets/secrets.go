@@ -260,8 +260,14 @@ func Parse(s string) (Sealed, error) {
 	return Sealed{KeyID: binary.BigEndian.Uint32(raw), Nonce: raw[4 : 4+nonceSize], Ciphertext: raw[4+nonceSize:]}, nil
 }
 
+// SecretField is the field of a subscription's signing secrets.
+const SecretField = "secret"
+
+// HeaderField is the field of a sensitive header's value (any case).
+func HeaderField(name string) string { return "header:" + strings.ToLower(name) }
+
 // AD is the additional data that binds a value to its place: the
-// subscription id and the field ("secret", "header:authorization").
+// subscription id and the field (SecretField, HeaderField).
 func AD(subID, field string) []byte {
 	return []byte("herald/" + subID + "/" + field)
 }

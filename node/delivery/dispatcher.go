@@ -60,8 +60,8 @@ type Config struct {
 	// (default 0.2; negative for none).
 	Jitter float64
 	// Open returns the plaintext of a stored sealed value of
-	// subscription subID: a signing secret (field "secret") or a
-	// sensitive header value ("header:" + lower-case name); node seals
+	// subscription subID: a signing secret (secrets.SecretField) or a
+	// sensitive header value (secrets.HeaderField); node seals
 	// them (internal/secrets). Nil takes values as stored.
 	Open Opener
 	// OnAttempt, if set, is told of every attempt settled: its store, its

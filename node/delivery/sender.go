@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/herald-io/herald/internal/netguard"
+	"github.com/herald-io/herald/internal/secrets"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -134,17 +135,10 @@ func (s *Sender) Close() { s.client.CloseIdleConnections() }
 // Keys parses the secrets that sign a request sent at now; open (nil:
 // none) turns a stored secret into its plaintext.
 func Keys(sub *hlog.Subscription, now time.Time, open Opener) ([][]byte, error) {
-	secrets := sub.ActiveSecrets(now.UnixNano())
-	keys := make([][]byte, 0, len(secrets))
-	for _, sec := range secrets {
-		if open != nil {
-			plain, err := open(sub.ID, "secret", sec)
-			if err != nil {
-				return nil, fmt.Errorf("subscription %s: signing secret: %w", sub.ID, err)
-			}
-			sec = plain
-		}
-		k, err := ParseSecret(sec)
+	stored := sub.ActiveSecrets(now.UnixNano())
+	keys := make([][]byte, 0, len(stored))
+	for _, sec := range stored {
+		k, err := secretKey(sub, sec, open)
 		if err != nil {
 			return nil, err
 		}
@@ -265,6 +259,19 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// secretKey opens (open nil: takes as stored) and parses one of sub's
+// stored signing secrets.
+func secretKey(sub *hlog.Subscription, stored string, open Opener) ([]byte, error) {
+	if open != nil {
+		plain, err := open(sub.ID, secrets.SecretField, stored)
+		if err != nil {
+			return nil, fmt.Errorf("subscription %s: signing secret: %w", sub.ID, err)
+		}
+		stored = plain
+	}
+	return ParseSecret(stored)
+}
+
 // OpenHeaders replaces, in a copy of sub's headers, every sensitive
 // header's sealed value with its plaintext (for sending; never stored).
 func OpenHeaders(sub *hlog.Subscription, open Opener) error {
@@ -274,7 +281,7 @@ func OpenHeaders(sub *hlog.Subscription, open Opener) error {
 	hs := make(map[string]string, len(sub.Headers))
 	for k, v := range sub.Headers {
 		if sub.IsSensitive(k) && open != nil {
-			plain, err := open(sub.ID, "header:"+strings.ToLower(k), v)
+			plain, err := open(sub.ID, secrets.HeaderField(k), v)
 			if err != nil {
 				return fmt.Errorf("subscription %s: header %s: %w", sub.ID, k, err)
 			}

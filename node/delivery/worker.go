@@ -103,11 +103,7 @@ func startWorker(ctx context.Context, d *Dispatcher, c *committer, sub hlog.Subs
 		return nil, err
 	}
 	for _, sec := range sub.Secrets {
-		plain, err := d.cfg.Open(sub.ID, "secret", sec.Key)
-		if err != nil {
-			return nil, fmt.Errorf("subscription %s: signing secret: %w", sub.ID, err)
-		}
-		k, err := ParseSecret(plain)
+		k, err := secretKey(&sub, sec.Key, d.cfg.Open)
 		if err != nil {
 			return nil, err
 		}
