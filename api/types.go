@@ -20,7 +20,7 @@ const (
 	// MaxWait bounds a long poll.
 	MaxWait = 30 * time.Second
 	// MaxHeaderBytes bounds a request's line and headers (431 beyond;
-	// past 1 MiB net/http answers itself, in plain text).
+	// past 4 MiB net/http answers itself, in plain text).
 	MaxHeaderBytes = 64 << 10
 	// MaxQueryPatterns bounds the type patterns of one read.
 	MaxQueryPatterns = 64

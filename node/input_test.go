@@ -1,9 +1,14 @@
 package node
 
 import (
+	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/herald-io/herald/api"
 )
 
 // TestHostileInput: what a node refuses before it proposes anything.
@@ -35,5 +40,23 @@ func TestHostileInput(t *testing.T) {
 	}
 	if _, err := n.DB().Store("s"); err == nil {
 		t.Fatal("a refused request created the store")
+	}
+}
+
+// TestHugeURLGetsAJSON431: a 1.1 MB URL (once net/http's plain-text 431)
+// gets the API's JSON error.
+func TestHugeURLGetsAJSON431(t *testing.T) {
+	cfg := fastConfig("n1", filepath.Join(t.TempDir(), "n1"))
+	cfg.Bootstrap = true
+	n := mustStart(t, cfg)
+	waitFor(t, 10*time.Second, "leader", n.IsLeader)
+	resp, err := http.Get("http://" + n.HTTPAddr() + "/v1/stores/s/events?type=" + strings.Repeat("a", 1100<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e api.ErrorBody
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 431 || e.Error.Code != api.CodeHeadersTooLarge {
+		t.Fatalf("%d %q %+v %v", resp.StatusCode, resp.Header.Get("Content-Type"), e, err)
 	}
 }

@@ -313,8 +313,9 @@ func (n *Node) newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: 10 * time.Second,
 		// net/http refuses, in plain text, what is over this; the API
-		// answers JSON 431 past api.MaxHeaderBytes below it.
-		MaxHeaderBytes: 1 << 20,
+		// answers JSON 431 past api.MaxHeaderBytes below it (a 1.1 MB
+		// URL once got net/http's plain 431 at the 1 MiB default).
+		MaxHeaderBytes: 4 << 20,
 		ReadTimeout:    60 * time.Second, // request bodies; long polls wait in the handler
 		IdleTimeout:    120 * time.Second,
 	}

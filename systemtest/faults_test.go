@@ -177,7 +177,7 @@ func TestFaults(t *testing.T) {
 		subs[kind] = s.ID
 	}
 	w := startWorkload(c, 4)
-	testutil.WaitFor(t, 20*time.Second, "workload running", func() bool { return w.count() >= 50 })
+	testutil.WaitFor(t, 60*time.Second, "workload running", func() bool { return w.count() >= 50 })
 
 	var results []faultResult
 	after := func(fault string, target *node, from time.Time) {

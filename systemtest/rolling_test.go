@@ -25,7 +25,7 @@ func TestRollingRestart(t *testing.T) {
 		t.Fatalf("create subscription: %v", err)
 	}
 	w := startWorkload(c, 16)
-	testutil.WaitFor(t, 20*time.Second, "workload running", func() bool { return w.count() >= 50 })
+	testutil.WaitFor(t, 60*time.Second, "workload running", func() bool { return w.count() >= 50 })
 	start := time.Now()
 	before := w.count()
 	// Followers first, the leader last: the usual order of an upgrade.
