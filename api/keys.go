@@ -120,3 +120,14 @@ type SecretsKeyRotation struct {
 	// MasterKey is the fingerprint of the master key that wraps it.
 	MasterKey string `json:"master_key_fingerprint"`
 }
+
+// Self is the answer of GET /v1/self: the key the request was made with
+// and what it may do (a dashboard hides what it may not). Anonymous is
+// true on a node run with --no-auth, where anyone may do anything.
+type Self struct {
+	KeyID     string  `json:"key_id,omitempty"`
+	Name      string  `json:"name"`
+	Admin     bool    `json:"admin"`
+	Grants    []Grant `json:"grants"`
+	Anonymous bool    `json:"anonymous,omitempty"`
+}

@@ -100,3 +100,12 @@ func (c *Client) RotateSecretsKey(ctx context.Context) (*SecretsKeyRotation, err
 	}
 	return &out, nil
 }
+
+// Self describes the key the client uses (any valid key).
+func (c *Client) Self(ctx context.Context) (*Self, error) {
+	var out Self
+	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/v1/self", idempotent: true}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -202,6 +202,23 @@ type Subscription struct {
 	FailingSince time.Time `json:"failing_since,omitzero"`
 	BreakerOpen  bool      `json:"breaker_open"`
 	Secret       string    `json:"secret,omitempty"`
+	// Health is how delivery is going, read from the answering node's
+	// copy of the log (reads of one or more subscriptions carry it).
+	Health *SubscriptionHealth `json:"health,omitempty"`
+}
+
+// SubscriptionHealth says how far behind a subscription is and how its
+// last attempt went.
+type SubscriptionHealth struct {
+	// LagEvents counts the store's events after the cursor: not yet
+	// handed off. OldestPendingAt is the time of the first of them.
+	LagEvents       uint64    `json:"lag_events"`
+	OldestPendingAt time.Time `json:"oldest_pending_at,omitzero"`
+	// RetryPending counts deliveries waiting in the retry set.
+	RetryPending int `json:"retry_pending"`
+	// LastAttempt is the newest recorded attempt, without its headers
+	// and body (read them in the delivery log).
+	LastAttempt *Delivery `json:"last_attempt,omitempty"`
 }
 
 // SubscriptionList is the answer to GET …/subscriptions.

@@ -127,6 +127,7 @@ func New(svc Services, logger *slog.Logger, opts ...Option) *API {
 		a.handle(http.MethodGet, "/metrics", p, func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) { h.ServeHTTP(w, r) })
 	}
 	a.handle(http.MethodGet, "/v1/openapi.json", permKey, a.openapi)
+	a.handle(http.MethodGet, "/v1/self", permKey, a.self)
 	if svc.Cluster != nil {
 		a.handle(http.MethodGet, "/readyz", permNone, a.readyz)
 		a.handle(http.MethodGet, "/v1/cluster", permAdmin, a.cluster)

@@ -44,6 +44,21 @@ func TestKeyRoutes(t *testing.T) {
 	if r := do(t, srv, "GET", "/v1/keys", "", bearer(admin)...); r.status != 200 || !strings.Contains(string(r.body), k.ID) || strings.Contains(string(r.body), k.Key) {
 		t.Fatalf("list: %d %s", r.status, r.body)
 	}
+	// It can read who it is, and only itself.
+	var self api.Self
+	sr := do(t, srv, "GET", "/v1/self", "", bearer(k.Key)...)
+	if sr.status != 200 || json.Unmarshal(sr.body, &self) != nil {
+		t.Fatalf("self: %d %s", sr.status, sr.body)
+	}
+	if self.KeyID != k.ID || self.Name != "ci" || self.Admin || len(self.Grants) != 1 || self.Grants[0].Actions[0] != api.ActionPublish || strings.Contains(string(sr.body), k.Key) {
+		t.Fatalf("self: %+v", self)
+	}
+	if r := do(t, srv, "GET", "/v1/self", "", bearer(admin)...); r.status != 200 || !strings.Contains(string(r.body), `"admin":true`) {
+		t.Fatalf("self, admin: %d %s", r.status, r.body)
+	}
+	if r := do(t, srv, "GET", "/v1/self", ""); r.status != 401 {
+		t.Fatalf("self without a key: %d %s", r.status, r.body)
+	}
 	// The new key publishes to shop-1 and nothing else.
 	if r := do(t, srv, "POST", "/v1/stores/shop-1/events", `{"type":"a","data":1}`, bearer(k.Key)...); r.status != 201 {
 		t.Fatalf("publish with grant: %d %s", r.status, r.body)

@@ -69,7 +69,7 @@ func TestServicesByRole(t *testing.T) {
 	for _, rt := range a.Routes() {
 		routes = append(routes, rt.Method+" "+rt.Path)
 	}
-	want := "GET /healthz,GET /v1/openapi.json,POST /v1/stores/{store}/events,GET /v1/stores/{store}/events,GET /v1/stores/{store}/events/{id},GET /v1/stores/{store}/events/stream"
+	want := "GET /healthz,GET /v1/openapi.json,GET /v1/self,POST /v1/stores/{store}/events,GET /v1/stores/{store}/events,GET /v1/stores/{store}/events/{id},GET /v1/stores/{store}/events/stream"
 	if strings.Join(routes, ",") != want {
 		t.Fatalf("routes %v", routes)
 	}

@@ -108,6 +108,10 @@ func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request, ps httpr
 	out := api.SubscriptionList{Subscriptions: make([]api.Subscription, len(subs))}
 	for i := range subs {
 		out.Subscriptions[i] = toSubscription(&subs[i], false)
+		if out.Subscriptions[i].Health, err = a.health(&subs[i]); err != nil {
+			a.fail(w, r, nil, err)
+			return
+		}
 	}
 	a.writeJSON(w, r, http.StatusOK, out)
 }
@@ -123,7 +127,12 @@ func (a *API) getSubscription(w http.ResponseWriter, r *http.Request, ps httprou
 		a.fail(w, r, nil, err)
 		return
 	}
-	a.writeJSON(w, r, http.StatusOK, toSubscription(&sub, false))
+	out := toSubscription(&sub, false)
+	if out.Health, err = a.health(&sub); err != nil {
+		a.fail(w, r, nil, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, out)
 }
 
 func (a *API) patchSubscription(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
@@ -211,6 +220,25 @@ func (a *API) testSubscription(w http.ResponseWriter, r *http.Request, ps httpro
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, toDelivery(&at))
+}
+
+// health is the subscription's health when the service reports it.
+func (a *API) health(sub *hlog.Subscription) (*api.SubscriptionHealth, error) {
+	hs, ok := a.svc.Subscriptions.(HealthService)
+	if !ok {
+		return nil, nil
+	}
+	h, err := hs.SubscriptionHealth(sub)
+	if err != nil {
+		return nil, err
+	}
+	out := &api.SubscriptionHealth{LagEvents: h.LagEvents, OldestPendingAt: h.OldestPendingAt.UTC(), RetryPending: h.RetryPending}
+	if h.LastAttempt != nil {
+		d := toDelivery(h.LastAttempt)
+		d.RequestHeaders, d.ResponseHeaders, d.ResponseBody = nil, nil, ""
+		out.LastAttempt = &d
+	}
+	return out, nil
 }
 
 // toSubscription is a subscription as the API shows it. The secret appears

@@ -173,3 +173,20 @@ func (d *DB) deliveryView(id string, fn func(*bolt.Bucket) error) error {
 		return fn(db)
 	})
 }
+
+// LastAttempt returns the newest attempt recorded for the subscription
+// (ok false when none is).
+func (d *DB) LastAttempt(id string) (a Attempt, ok bool, err error) {
+	err = d.deliveryView(id, func(db *bolt.Bucket) error {
+		k, v := db.Bucket(subAttempt).Cursor().Last()
+		if k == nil {
+			return nil
+		}
+		if a, err = decodeAttempt(v); err != nil {
+			return err
+		}
+		a.ID, ok = binary.BigEndian.Uint64(k), true
+		return nil
+	})
+	return a, ok, err
+}

@@ -160,6 +160,9 @@ func TestApplyDeliveriesRetrySetDeadAndCursor(t *testing.T) {
 	d := mustOpen(t)
 	mustAppend(t, d, "shop", ev("e1", "t", `1`), ev("e2", "t", `2`), ev("e3", "t", `3`))
 	s := mustCreateSub(t, d, newSub("sub_1", "shop"), 1)
+	if _, ok, err := d.LastAttempt(s.ID); ok || err != nil {
+		t.Fatalf("last attempt before any: ok %v, %v", ok, err)
+	}
 	applyDeliveries(t, d, DeliveryBatch{Now: baseTime, Keep: 100, Subs: []SubDelivery{{
 		ID: s.ID, Epoch: s.Epoch, Cursor: 3,
 		Attempts: []Attempt{attempt(1, 1, OutcomeSucceeded), attempt(2, 1, OutcomeFailed), attempt(3, 1, OutcomeFailed)},
@@ -195,6 +198,9 @@ func TestApplyDeliveriesRetrySetDeadAndCursor(t *testing.T) {
 	all, next, _ := d.Attempts(s.ID, AttemptQuery{})
 	if len(all) != 5 || next != 0 || all[4].ID != 5 {
 		t.Fatalf("delivery log: %d attempts, next %d", len(all), next)
+	}
+	if last, ok, err := d.LastAttempt(s.ID); !ok || err != nil || last.ID != 5 || last.Seq != 3 || last.Outcome != OutcomeDead {
+		t.Fatalf("last attempt: %+v ok %v, %v", last, ok, err)
 	}
 	succeeded, _, _ := d.Attempts(s.ID, AttemptQuery{Outcome: OutcomeSucceeded})
 	if len(succeeded) != 2 {

@@ -88,6 +88,28 @@ func TestDeliverySingleNode(t *testing.T) {
 	if len(as) < total {
 		t.Fatalf("%d attempts recorded, want >= %d", len(as), total)
 	}
+	// Health: nothing behind, the newest attempt is the last recorded.
+	s, _ := n.DB().Subscription(sub.ID)
+	h, err := n.SubscriptionHealth(&s)
+	if err != nil || h.LagEvents != 0 || h.RetryPending != 0 || !h.OldestPendingAt.IsZero() || h.LastAttempt == nil || h.LastAttempt.Outcome != hlog.OutcomeSucceeded {
+		t.Fatalf("health at the end: %+v %v", h, err)
+	}
+	if all, _, _ := n.DB().Attempts(sub.ID, hlog.AttemptQuery{Limit: 10000}); h.LastAttempt.ID != all[len(all)-1].ID {
+		t.Fatalf("last attempt %d, the log's newest %d", h.LastAttempt.ID, all[len(all)-1].ID)
+	}
+	// Paused, new events pile up: lag counts them from the first's time.
+	paused := hlog.SubPaused
+	if _, err := n.UpdateSubscription(ctx, "shop", sub.ID, hlog.SubPatch{Status: &paused}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Publish(ctx, httpapi.PublishRequest{Store: "shop", Events: []hlog.NewEvent{{Type: "a", Data: []byte(`1`)}, {Type: "b", Data: []byte(`2`)}, {Type: "c", Data: []byte(`3`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ = n.DB().Subscription(sub.ID)
+	if h, err = n.SubscriptionHealth(&s); err != nil || h.LagEvents != 3 || !h.OldestPendingAt.Equal(res[0].Event.Timestamp) {
+		t.Fatalf("health while paused: %+v %v (first new event at %v)", h, err, res[0].Event.Timestamp)
+	}
 }
 
 // TestDeliveryFailover kills the leader (no leadership transfer, no final
