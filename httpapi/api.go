@@ -118,6 +118,9 @@ func New(svc Services, logger *slog.Logger, opts ...Option) *API {
 	a.router = r
 
 	a.handle(http.MethodGet, "/healthz", permNone, a.healthz)
+	if a.peer == nil {
+		a.registerUI() // not an API route: not in Routes or the document
+	}
 	if svc.Metrics != nil {
 		p := permKey
 		if a.metricsPublic {

@@ -61,6 +61,9 @@ func TestServeDefaultsAndEnv(t *testing.T) {
 			t.Fatalf("serving %s, want $HERALD_HTTP %s", addr, os.Getenv("HERALD_HTTP"))
 		}
 		testutil.WaitFor(t, 20*time.Second, "ready", func() bool { return status(addr, "/readyz") == 200 })
+		if !strings.Contains(out.String(), "dashboard: http://"+addr+"/ui/") || status(addr, "/ui/") != 200 {
+			t.Fatalf("the dashboard: GET /ui/ %d, serve said %q", status(addr, "/ui/"), out.String())
+		}
 		cancel()
 		if code := <-done; code != 0 {
 			t.Fatalf("serve exited %d: %s", code, errOut.String())

@@ -155,6 +155,7 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(stdout, "herald (version %s): node %s serving %s://%s (raft %s, data %s)\n", Version, id, scheme, n.HTTPAddr(), n.RaftAddr(), o.data)
+	fmt.Fprintf(stdout, "dashboard: %s://%s/ui/ (sign in with an API key)\n", scheme, n.HTTPAddr())
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return shutdownWithin(n, logger, stopDeadline)
