@@ -259,6 +259,10 @@ func TestRequestShape(t *testing.T) {
 	if r, _ = n.lastRequest(); r.URL.EscapedPath() != "/v1/stores/s/events/a%2Fb%3Fc" {
 		t.Fatalf("escaped path %q", r.URL.EscapedPath())
 	}
+	c.Types(context.Background(), "shop-1", &api.QueryOptions{Consistency: api.ConsistencyLocal})
+	if r, _ = n.lastRequest(); r.Method != http.MethodGet || r.URL.Path != "/v1/stores/shop-1/types" || r.URL.RawQuery != "consistency=local" {
+		t.Fatalf("types request %s %s", r.Method, r.URL)
+	}
 	// Node-to-node calls carry the forwarded marker.
 	c.Forwarding().Stores(context.Background(), nil)
 	if r, _ = n.lastRequest(); r.Header.Get("Herald-Forwarded") != "1" {

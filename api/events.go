@@ -162,6 +162,17 @@ func (c *Client) Store(ctx context.Context, store string, q *QueryOptions) (*Sto
 	return &out, nil
 }
 
+// Types lists the event types of a store's events with their counts and
+// newest events (GET /v1/stores/{store}/types); not_found before its
+// first event.
+func (c *Client) Types(ctx context.Context, store string, q *QueryOptions) (*StoreTypes, error) {
+	var out StoreTypes
+	if _, err := c.do(ctx, call{method: http.MethodGet, path: storePath(store) + "/types", query: consistencyQuery(q), idempotent: true}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // SetRetention sets a store's retention policy (PUT /v1/stores/{store});
 // the zero Retention returns it to the server default.
 func (c *Client) SetRetention(ctx context.Context, store string, r Retention) (*StoreRetention, error) {

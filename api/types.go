@@ -155,6 +155,27 @@ type StoreList struct {
 	Stores []Store `json:"stores"`
 }
 
+// StoreTypes is the answer to GET /v1/stores/{store}/types: the event
+// types of the store's stored events, by name. Truncated means the store
+// has events of types not listed: it reached the server's bound on types
+// per store (1,000), past which new types are not added.
+type StoreTypes struct {
+	Store     string      `json:"store"`
+	Types     []EventType `json:"types"`
+	Truncated bool        `json:"truncated"`
+}
+
+// EventType is one event type of a store. Count is the number of the
+// store's events of that type (a publish that was deduplicated is not
+// one; events retention removed no longer count); LastSeq and LastSeenAt
+// are the newest one's seq and timestamp.
+type EventType struct {
+	Type       string    `json:"type"`
+	Count      uint64    `json:"count"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	LastSeq    uint64    `json:"last_seq"`
+}
+
 // SubscriptionStatus is a subscription's delivery status.
 type SubscriptionStatus string
 

@@ -158,6 +158,7 @@ func New(svc Services, logger *slog.Logger, opts ...Option) *API {
 	if svc.Stores != nil {
 		a.handle(http.MethodGet, "/v1/stores", permKey, a.listStores)
 		a.handle(http.MethodGet, "/v1/stores/:store", permRead, a.getStore)
+		a.handle(http.MethodGet, "/v1/stores/:store/types", permRead, a.getTypes)
 		a.handle(http.MethodPut, "/v1/stores/:store", permAdmin, a.putStore)
 	}
 	if svc.Events != nil {

@@ -106,6 +106,13 @@ func (f *fakeService) Store(ctx context.Context, name string, c api.Consistency)
 	return f.db.Store(name)
 }
 
+func (f *fakeService) Types(ctx context.Context, name string, c api.Consistency) (hlog.StoreTypes, error) {
+	if err := f.leaderCheck(c); err != nil {
+		return hlog.StoreTypes{}, err
+	}
+	return f.db.Types(name)
+}
+
 func (f *fakeService) Stores(ctx context.Context, c api.Consistency) ([]hlog.StoreInfo, error) {
 	if err := f.leaderCheck(c); err != nil {
 		return nil, err

@@ -43,6 +43,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/herald-io/herald/api"
+	hlog "github.com/herald-io/herald/log"
 )
 
 func TestMain(m *testing.M) {
@@ -465,7 +466,7 @@ var errorResponses = map[string]int{
 // route whose service may lack a leader or time out (every one but health,
 // the document and the backup); 400 for one with a store, a query
 // parameter or a body; 413 and 415 for one with a body; 404 for one that
-// names an event, subscription or member, or gets a store.
+// names an event, subscription or member, or gets a store or its types.
 func TestOpenAPIOperationConventions(t *testing.T) {
 	doc := mustContract(t)
 	tags := map[string]bool{}
@@ -517,7 +518,7 @@ func TestOpenAPIOperationConventions(t *testing.T) {
 			if op.RequestBody != nil {
 				want = append(want, 413, 415)
 			}
-			if strings.Contains(strings.ReplaceAll(path, "{store}", ""), "{") || name == "GET /v1/stores/{store}" {
+			if strings.Contains(strings.ReplaceAll(path, "{store}", ""), "{") || name == "GET /v1/stores/{store}" || name == "GET /v1/stores/{store}/types" {
 				want = append(want, 404) // names a thing that may not exist
 			}
 			for _, s := range want {
@@ -602,6 +603,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	types := map[string]entry{
 		"Event": {api.Event{}, true}, "EventList": {api.EventList{}, true}, "EventPage": {api.EventPage{}, true},
 		"Store": {api.Store{}, true}, "StoreList": {api.StoreList{}, true}, "Retention": {api.Retention{}, true},
+		"StoreTypes": {api.StoreTypes{}, true}, "EventType": {api.EventType{}, true},
 		"StoreRetention": {api.StoreRetention{}, true}, "Subscription": {api.Subscription{}, true},
 		"SubscriptionList": {api.SubscriptionList{}, true}, "Delivery": {api.Delivery{}, true},
 		"DeliveryPage": {api.DeliveryPage{}, true}, "EventDeliveries": {api.EventDeliveries{}, true},
@@ -700,6 +702,9 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	}
 	if ev := prop("PublishBatch", "events"); ev.MaxItems == nil || *ev.MaxItems != api.MaxBatchEvents {
 		t.Errorf("PublishBatch.events: maxItems %v, want %d", ev.MaxItems, api.MaxBatchEvents)
+	}
+	if ts := prop("StoreTypes", "types"); ts.MaxItems == nil || *ts.MaxItems != hlog.MaxTypesPerStore {
+		t.Errorf("StoreTypes.types: maxItems %v, want %d", ts.MaxItems, hlog.MaxTypesPerStore)
 	}
 }
 

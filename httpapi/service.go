@@ -80,6 +80,9 @@ type EventService interface {
 type StoreService interface {
 	Store(ctx context.Context, name string, c api.Consistency) (hlog.StoreInfo, error)
 	Stores(ctx context.Context, c api.Consistency) ([]hlog.StoreInfo, error)
+	// Types returns a store's type index (hlog.ErrStoreNotFound before
+	// its first event, as Store).
+	Types(ctx context.Context, name string, c api.Consistency) (hlog.StoreTypes, error)
 	// SetRetention sets a store's own retention policy (zero: the server
 	// default); leader only.
 	SetRetention(ctx context.Context, store string, r hlog.Retention) error

@@ -74,6 +74,28 @@ func (a *API) getStore(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 	a.writeJSON(w, r, http.StatusOK, toStore(si))
 }
 
+// getTypes answers GET /v1/stores/{store}/types: what the store's type
+// index holds, as GET /v1/stores/{store} answers for a store (404 before
+// its first event, the same consistency levels).
+func (a *API) getTypes(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	c, err := consistency(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	store := ps.ByName("store")
+	st, err := a.svc.Stores.Types(r.Context(), store, c)
+	if err != nil {
+		a.fail(w, r, nil, err)
+		return
+	}
+	out := api.StoreTypes{Store: store, Types: make([]api.EventType, len(st.Types)), Truncated: st.Truncated}
+	for i, ti := range st.Types {
+		out.Types[i] = api.EventType{Type: ti.Type, Count: ti.Count, LastSeenAt: utcTime(ti.LastSeen), LastSeq: ti.LastSeq}
+	}
+	a.writeJSON(w, r, http.StatusOK, out)
+}
+
 func (a *API) listStores(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	c, err := consistency(r)
 	if err != nil {

@@ -21,6 +21,9 @@ type Tx struct {
 	appendedTo  []string // the stores appended to
 	subsChanged bool
 	keysChanged bool
+	// types are the type indexes this transaction read or changed,
+	// written back by flushTypes before it commits.
+	types map[string]*storeTypes
 }
 
 // Appended is the outcome of one event in an Append.
@@ -180,6 +183,11 @@ func (t *Tx) Append(store string, evs []NewEvent) ([]Appended, error) {
 		}
 	}
 
+	types, err := t.typesOf(store, sb)
+	if err != nil {
+		return nil, err
+	}
+
 	out := make([]Appended, len(evs))
 	wrote := false
 	for i := range evs {
@@ -212,6 +220,9 @@ func (t *Tx) Append(store string, evs []NewEvent) ([]Appended, error) {
 			if err := kb.Put([]byte(ev.IdempotencyKey), k); err != nil {
 				return nil, err
 			}
+		}
+		if err := types.add(ev.Type, seq, ev.Timestamp, meta.first()); err != nil {
+			return nil, err
 		}
 		if meta.lastSeq == 0 {
 			meta.createdAt = ev.Timestamp
@@ -257,12 +268,17 @@ func getBySeq(eb *bolt.Bucket, store string, seq uint64) (Event, error) {
 }
 
 // SetApplied records the last applied Raft index and term, in the same
-// transaction as the entries' effects.
+// transaction as the entries' effects, and that the type index was kept
+// up to them (keyTypesAt).
 func (t *Tx) SetApplied(index, term uint64) error {
 	var v [16]byte
 	binary.BigEndian.PutUint64(v[:8], index)
 	binary.BigEndian.PutUint64(v[8:], term)
-	return t.tx.Bucket(bucketMeta).Put(keyApplied, v[:])
+	meta := t.tx.Bucket(bucketMeta)
+	if err := meta.Put(keyApplied, v[:]); err != nil {
+		return err
+	}
+	return meta.Put(keyTypesAt, v[:])
 }
 
 // Applied returns the applied index and term as seen by this transaction.

@@ -94,17 +94,31 @@ func (d *DB) openBolt() (*bolt.DB, error) {
 	if err != nil {
 		return nil, openError(d.path, err)
 	}
+	var rebuilt bool
+	var stores, events int
+	start := time.Now()
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketStores, bucketNodes, bucketSubs, bucketKeys, bucketHashes, bucketTokens} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		if typesCurrent(tx) {
+			return nil
+		}
+		// Written by a release without the type index (or by one that
+		// did not keep it since): build it once from the events.
+		rebuilt = true
+		var err error
+		stores, events, err = rebuildTypes(tx)
+		return err
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("log: init %s: %w", d.path, err)
+	}
+	if rebuilt && stores > 0 {
+		d.log.Info("built the event type index from the stored events", "path", d.path, "stores", stores, "events", events, "duration", time.Since(start))
 	}
 	return db, nil
 }
@@ -267,7 +281,10 @@ func (d *DB) Update(fn func(*Tx) error) error {
 	t := &Tx{}
 	err := d.db.Update(func(btx *bolt.Tx) error {
 		t.tx = btx
-		return fn(t)
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flushTypes()
 	})
 	if err == nil && t.appended {
 		d.notify(t.appendedTo)
@@ -480,8 +497,17 @@ func PrepareRestore(path string) error {
 				return fmt.Errorf("%w: not a Herald event log (no %q bucket)", ErrCorrupt, b)
 			}
 		}
-		if err := tx.Bucket(bucketMeta).Delete(keyApplied); err != nil {
+		meta := tx.Bucket(bucketMeta)
+		// The events stay as they are, so a current type index stays
+		// current at the reset applied index.
+		current := typesCurrent(tx)
+		if err := meta.Delete(keyApplied); err != nil {
 			return err
+		}
+		if current {
+			if err := meta.Put(keyTypesAt, appliedValue(meta)); err != nil {
+				return err
+			}
 		}
 		if err := tx.DeleteBucket(bucketNodes); err != nil {
 			return err

@@ -5,10 +5,10 @@ import (
 )
 
 // FuzzDecodeRecords feeds every decoder of stored records arbitrary
-// bytes: an event record, a store's metadata, a subscription, an attempt
-// and a retry entry. Damaged bytes must give an error (ErrCorrupt or a
-// JSON error), never a panic; and an attempt that decodes must encode and
-// decode to the same.
+// bytes: an event record, a store's metadata, a subscription, an attempt,
+// a retry entry and the type index's entries. Damaged bytes must give an
+// error (ErrCorrupt or a JSON error), never a panic; and an attempt that
+// decodes must encode and decode to the same.
 func FuzzDecodeRecords(f *testing.F) {
 	a := Attempt{ID: 7, Seq: 3, EventID: "evt_1", Attempt: 2, At: 5, Duration: 9, Status: 200, Error: "x", Outcome: OutcomeFailed, NextAt: 11,
 		RequestHeaders: [][2]string{{"a", "b"}}, ResponseHeaders: [][2]string{{"c", "d"}}, ResponseBody: "ok"}
@@ -21,6 +21,9 @@ func FuzzDecodeRecords(f *testing.F) {
 		decodeStoreMeta("s", v)
 		decodeSub(v)
 		decodeRetry(1, v)
+		decodeTypeEntry("s", []byte("t"), v)
+		decodeTypesMeta("s", v)
+		peekTypeAndTime("s", 1, v)
 		got, err := decodeAttempt(v)
 		if err != nil {
 			return

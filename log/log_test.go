@@ -18,10 +18,20 @@ import (
 
 // mustOpen opens a fresh log in a temp dir; on cleanup it closes it after
 // running bbolt's consistency check and verifying every store's hash
-// chain, so every test doubles as an integrity test.
+// chain and type index, so every test doubles as an integrity test.
 func mustOpen(t testing.TB) *DB {
 	t.Helper()
-	d, err := Open(filepath.Join(t.TempDir(), "events.db"), Options{InitialMmapSize: 1 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return openAt(t, filepath.Join(t.TempDir(), "events.db"), nil)
+}
+
+// openAt opens the log at path (logging to logger, or nowhere), checked
+// and closed on cleanup like mustOpen's unless the test closed it.
+func openAt(t testing.TB, path string, logger *slog.Logger) *DB {
+	t.Helper()
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	d, err := Open(path, Options{InitialMmapSize: 1 << 20, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +49,9 @@ func mustOpen(t testing.TB) *DB {
 		for _, s := range stores {
 			if err := d.VerifyChain(s.Name); err != nil {
 				t.Errorf("verify chain %s: %v", s.Name, err)
+			}
+			if err := d.VerifyTypes(s.Name); err != nil {
+				t.Errorf("verify types %s: %v", s.Name, err)
 			}
 		}
 		if err := d.Close(); err != nil {

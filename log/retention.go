@@ -130,7 +130,8 @@ func holdBack(tx *bolt.Tx, store string) (uint64, []string, error) {
 // most MaxCompactPerCommand of them, but never one a subscription still
 // has to deliver or retry (see HoldBack): upTo is lowered to just below
 // that. It returns the number removed. The chain stays verifiable: the
-// store records the hash of the last removed event as its base.
+// store records the hash of the last removed event as its base. The type
+// index no longer counts the removed events.
 func (t *Tx) Compact(store string, upTo uint64) (uint64, error) {
 	if err := ValidateStoreName(store); err != nil {
 		return 0, err
@@ -157,6 +158,10 @@ func (t *Tx) Compact(store string, upTo uint64) (uint64, error) {
 	}
 	sb := t.tx.Bucket(storeBucketName(store))
 	eb, ib := sb.Bucket(subEvents), sb.Bucket(subIDs)
+	types, err := t.typesOf(store, sb)
+	if err != nil {
+		return 0, err
+	}
 	var removed uint64
 	for seq := meta.first(); seq <= upTo; seq++ {
 		k := seqKey(seq)
@@ -172,6 +177,9 @@ func (t *Tx) Compact(store string, upTo uint64) (uint64, error) {
 			return 0, err
 		}
 		if err := eb.Delete(k); err != nil {
+			return 0, err
+		}
+		if err := types.remove(ev.Type); err != nil {
 			return 0, err
 		}
 		meta.base = hash

@@ -143,6 +143,7 @@ func TestAuthMatrix(t *testing.T) {
 		{method: "GET", path: "/v1/openapi.json"},
 		{method: "GET", path: "/v1/stores"},
 		{method: "GET", path: "/v1/stores/shop-1", need: api.ActionRead},
+		{method: "GET", path: "/v1/stores/shop-1/types", need: api.ActionRead},
 		{method: "PUT", path: "/v1/stores/shop-1", body: `{"retention":{"max_events":1000}}`, admin: true},
 		{method: "POST", path: "/v1/stores/shop-1/events", body: `{"type":"t","data":1}`, need: api.ActionPublish},
 		{method: "GET", path: "/v1/stores/shop-1/events", need: api.ActionRead},

@@ -139,6 +139,15 @@ func (n *Node) Store(ctx context.Context, name string, c api.Consistency) (hlog.
 	return si, err
 }
 
+// Types returns a store's type index: the types of its events with
+// their counts and newest events, kept by the FSM (package log).
+func (n *Node) Types(ctx context.Context, name string, c api.Consistency) (hlog.StoreTypes, error) {
+	if err := n.checkRead(ctx, c); err != nil {
+		return hlog.StoreTypes{}, err
+	}
+	return n.db.Types(name)
+}
+
 // Stores lists every store.
 func (n *Node) Stores(ctx context.Context, c api.Consistency) ([]hlog.StoreInfo, error) {
 	if err := n.checkRead(ctx, c); err != nil {

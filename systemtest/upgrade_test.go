@@ -52,7 +52,9 @@ func buildRelease(t *testing.T, rev string) string {
 // copied into each data dir, then each node restarted on this version.
 // The cluster keeps every acknowledged event, takes publishes while a
 // majority is on one version, ends with Raft over TLS and auth on (the
-// first admin key written by the new leader), and refuses plain TCP Raft.
+// first admin key written by the new leader), refuses plain TCP Raft, and
+// every node lists the same event types, counting the old release's
+// events (each built its type index at its upgrade).
 func TestRollingUpgradeFromLastRelease(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the previous release and runs herald processes")
@@ -70,9 +72,11 @@ func TestRollingUpgradeFromLastRelease(t *testing.T) {
 	}
 	testutil.WaitFor(t, 30*time.Second, "the old cluster formed", c.formed)
 
+	// Event e<k> has seq k+1 (one publish at a time, a retry keeps the id)
+	// and type t.<k mod 3>.
 	published := 0
 	publish := func(via *node) error {
-		_, err := apiOf(via.http).Publish(context.Background(), "shop", api.NewEvent{ID: fmt.Sprintf("e%03d", published), Type: "t", Data: json.RawMessage(`{}`)})
+		_, err := apiOf(via.http).Publish(context.Background(), "shop", api.NewEvent{ID: fmt.Sprintf("e%03d", published), Type: fmt.Sprintf("t.%d", published%3), Data: json.RawMessage(`{}`)})
 		if err == nil {
 			published++
 		}
@@ -159,6 +163,39 @@ func TestRollingUpgradeFromLastRelease(t *testing.T) {
 		}
 		return true
 	})
+	// Every node built the type index from the events the old release
+	// wrote (each at its own upgrade) and kept it since: all list the
+	// same counts, of every event.
+	var want []api.EventType
+	for j := 0; j < 3; j++ {
+		ty := api.EventType{Type: fmt.Sprintf("t.%d", j)}
+		for k := j; k < published; k += 3 {
+			ty.Count++
+			ty.LastSeq = uint64(k + 1)
+		}
+		want = append(want, ty)
+	}
+	testutil.WaitFor(t, 30*time.Second, "every node lists the old and new events' types", func() bool {
+		var first *api.StoreTypes
+		for _, n := range c.nodes {
+			st, err := apiOf(n.http).Types(context.Background(), "shop", &api.QueryOptions{Consistency: api.ConsistencyLocal})
+			if err != nil || st.Truncated || len(st.Types) != len(want) {
+				return false
+			}
+			for i, ty := range st.Types {
+				if ty.Type != want[i].Type || ty.Count != want[i].Count || ty.LastSeq != want[i].LastSeq || ty.LastSeenAt.IsZero() {
+					return false
+				}
+				if first != nil && !ty.LastSeenAt.Equal(first.Types[i].LastSeenAt) {
+					return false
+				}
+			}
+			if first == nil {
+				first = st
+			}
+		}
+		return true
+	})
 	// Auth is on, and no node speaks plain Raft any more.
 	noKey, _ := api.NewClient(api.Config{Addresses: []string{c.nodes[0].http}, MaxRetries: -1})
 	if _, err := noKey.Stores(context.Background(), nil); !api.IsCode(err, api.CodeUnauthorized) {
@@ -176,7 +213,7 @@ func TestRollingUpgradeFromLastRelease(t *testing.T) {
 // TestSingleNodeUpgradeFromLastRelease: a single node of the previous
 // release starts on this version without any step: it makes its CA and
 // certificate (it is the cluster's only member) and its first admin key,
-// and keeps its events.
+// keeps its events, and lists their types.
 func TestSingleNodeUpgradeFromLastRelease(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the previous release and runs herald processes")
@@ -200,6 +237,12 @@ func TestSingleNodeUpgradeFromLastRelease(t *testing.T) {
 	st, err := apiOf(n.http).Store(context.Background(), "shop", nil)
 	if err != nil || st.LastSeq != 5 {
 		t.Fatalf("after the upgrade: %+v %v", st, err)
+	}
+	// The type index, which the old release did not keep, was built from
+	// its events.
+	types, err := apiOf(n.http).Types(context.Background(), "shop", nil)
+	if err != nil || types.Truncated || len(types.Types) != 1 || types.Types[0].Type != "t" || types.Types[0].Count != 5 || types.Types[0].LastSeq != 5 {
+		t.Fatalf("types after the upgrade: %+v %v", types, err)
 	}
 	if _, err := os.Stat(filepath.Join(n.dir, "tls", "ca.key")); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 
 // everyCommand is the command tree; herald -h must list each.
 var everyCommand = []string{
-	"serve", "dev", "publish", "events", "stores", "stores set-retention",
+	"serve", "dev", "publish", "events", "stores", "stores set-retention", "types",
 	"subs list", "subs get", "subs create", "subs update", "subs pause", "subs enable", "subs rotate", "subs test", "subs delete",
 	"deliveries list", "deliveries get", "deliveries redeliver", "deliveries replay",
 	"cluster status", "cluster join", "cluster remove", "cluster transfer",

@@ -1,6 +1,6 @@
 // Command herald is Herald's single binary: the server (serve), a local
 // cluster in one process (dev), a client for the whole HTTP API (publish,
-// events, stores, subs, deliveries, cluster, backup), the offline node
+// events, stores, types, subs, deliveries, cluster, backup), the offline node
 // tools (restore, recover, compact) and the benchmark (bench).
 package main
 
@@ -115,7 +115,7 @@ With no command, herald serves a single node like "herald serve".`,
 	root.SetUsageFunc(func(c *cobra.Command) error { helpFunc(c, nil); return nil })
 
 	addGroup(root, "Run a node", newServeCmd(), newDevCmd())
-	addGroup(root, "Events and stores", newPublishCmd(), newEventsCmd(), newStoresCmd())
+	addGroup(root, "Events and stores", newPublishCmd(), newEventsCmd(), newStoresCmd(), newTypesCmd())
 	addGroup(root, "Webhooks", newSubsCmd(), newDeliveriesCmd())
 	addGroup(root, "Operations", newKeysCmd(), newSecretsCmd(), newClusterCmd(), newHealthCmd(), newOpenAPICmd(), newBackupCmd(), newRestoreCmd(), newRecoverCmd(), newCompactCmd(), newBenchCmd())
 	addGroup(root, "Other", newVersionCmd())

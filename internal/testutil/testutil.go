@@ -33,8 +33,8 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // TempDB opens a new event log in t.TempDir() with a small initial mmap
 // (4 MiB: tests write little, and many logs are open at once). When the
 // test ends it runs bbolt's consistency check and verifies the hash chain
-// of every store, reporting problems with t.Errorf, and closes the log. A
-// log the test closed itself is not checked again.
+// and the type index of every store, reporting problems with t.Errorf,
+// and closes the log. A log the test closed itself is not checked again.
 func TempDB(t testing.TB) *hlog.DB {
 	t.Helper()
 	d, err := hlog.Open(filepath.Join(t.TempDir(), "events.db"), hlog.Options{InitialMmapSize: 4 << 20, Logger: Quiet()})
@@ -54,6 +54,9 @@ func TempDB(t testing.TB) *hlog.DB {
 		for _, s := range stores {
 			if err := d.VerifyChain(s.Name); err != nil {
 				t.Errorf("hash chain of store %s: %v", s.Name, err)
+			}
+			if err := d.VerifyTypes(s.Name); err != nil {
+				t.Errorf("type index of store %s: %v", s.Name, err)
 			}
 		}
 		if err := d.Close(); err != nil {
