@@ -53,9 +53,19 @@ func newSubsListCmd() *cobra.Command {
 			fmt.Fprintf(cmd.ErrOrStderr(), "no subscriptions on store %s\n", args[0])
 			return nil
 		}
-		tw := newTable(w, "ID", "STATUS", "CURSOR", "ORDERED", "TYPES", "URL", "DESCRIPTION")
+		tw := newTable(w, "ID", "STATUS", "CURSOR", "LAG", "LAST", "ORDERED", "TYPES", "URL", "DESCRIPTION")
 		for _, s := range subs {
-			row(tw, s.ID, subStatus(&s), s.Cursor, s.Ordered, fmtTypes(s.Types), s.URL, orDash(cut(s.Description, 40)))
+			lag, last := "-", "-"
+			if h := s.Health; h != nil {
+				lag = fmt.Sprint(h.LagEvents)
+				if a := h.LastAttempt; a != nil {
+					last = string(a.Status)
+					if a.ResponseStatus != 0 {
+						last += fmt.Sprintf(" %d", a.ResponseStatus)
+					}
+				}
+			}
+			row(tw, s.ID, subStatus(&s), s.Cursor, lag, last, s.Ordered, fmtTypes(s.Types), s.URL, orDash(cut(s.Description, 40)))
 		}
 		return tw.Flush()
 	}
@@ -127,6 +137,22 @@ func printSub(w io.Writer, k *conn, s *api.Subscription) error {
 	kv.add("cursor", s.Cursor)
 	kv.add("failing since", fmtTime(s.FailingSince))
 	kv.add("breaker open", s.BreakerOpen)
+	if h := s.Health; h != nil {
+		lag := fmt.Sprintf("%d events", h.LagEvents)
+		if !h.OldestPendingAt.IsZero() {
+			lag += ", oldest " + fmtTime(h.OldestPendingAt)
+		}
+		kv.add("lag", lag)
+		kv.add("retry pending", h.RetryPending)
+		last := "-"
+		if a := h.LastAttempt; a != nil {
+			last = fmt.Sprintf("%s, seq %d, %s", a.Status, a.Seq, fmtTime(a.At))
+			if a.ResponseStatus != 0 {
+				last = fmt.Sprintf("%s HTTP %d, seq %d, %s", a.Status, a.ResponseStatus, a.Seq, fmtTime(a.At))
+			}
+		}
+		kv.add("last attempt", last)
+	}
 	kv.add("created", fmtTime(s.CreatedAt))
 	kv.add("updated", fmtTime(s.UpdatedAt))
 	if s.Secret != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"reflect"
 	"regexp"
 	"slices"
@@ -71,15 +72,19 @@ func TestSubscriptions(t *testing.T) {
 		Enabled: true, MaxInFlight: 4, RateLimit: 50, Timeout: "5s", RetrySchedule: []string{"1s", "2s"},
 		Headers: map[string]string{"X-A": "1", "X-B": "two=2"}, DisableAfter: "1h", Status: api.StatusActive}
 	got := before
-	got.CreatedAt, got.UpdatedAt, got.Cursor = time.Time{}, time.Time{}, 0
+	if got.Health == nil {
+		t.Fatalf("get without health: %s", raw)
+	}
+	got.CreatedAt, got.UpdatedAt, got.Cursor, got.Health = time.Time{}, time.Time{}, 0, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("get:\n%+v\nwant\n%+v", got, want)
 	}
-	if tbl := c.ok("subs", "get", "shop", id1); strings.Contains(tbl, "whsec_") || strings.Contains(tbl, "secret") || blockValue(t, tbl, "url") != rcv.url() {
+	if tbl := c.ok("subs", "get", "shop", id1); strings.Contains(tbl, "whsec_") || strings.Contains(tbl, "secret") || blockValue(t, tbl, "url") != rcv.url() ||
+		blockValue(t, tbl, "lag") != fmt.Sprintf("%d events", before.Health.LagEvents) {
 		t.Fatalf("get table:\n%s", tbl)
 	}
 	rows := tableRows(c.ok("subscriptions", "list", "shop"))
-	if len(rows) != 3 || rows[0][0] != "ID" || !slices.ContainsFunc(rows[1:], func(r []string) bool { return r[0] == id1 && r[1] == "active" }) ||
+	if len(rows) != 3 || rows[0][0] != "ID" || rows[0][3] != "LAG" || rows[0][4] != "LAST" || !slices.ContainsFunc(rows[1:], func(r []string) bool { return r[0] == id1 && r[1] == "active" }) ||
 		!slices.ContainsFunc(rows[1:], func(r []string) bool { return r[0] == s2.ID && r[1] == "paused" }) {
 		t.Fatalf("list: %q", rows)
 	}
