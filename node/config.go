@@ -17,7 +17,8 @@ import (
 type Config struct {
 	// ID is the node's Raft server id. Required.
 	ID string
-	// DataDir holds events.db (the event log), raft.db and snapshots.
+	// DataDir holds events.db (the event log), Raft's log store (wal/ or
+	// raft.db) and snapshots.
 	DataDir string
 	// HTTPAddr is the HTTP API listen address ("127.0.0.1:0" picks a port).
 	HTTPAddr string
@@ -81,6 +82,17 @@ type Config struct {
 	// key reads it).
 	MetricsAddr   string
 	MetricsPublic bool
+
+	// RaftLogStore is Raft's log and stable store: "wal" (raft-wal in
+	// DATA/wal/), "bolt" (raft-boltdb in DATA/raft.db), or "" for the one
+	// DataDir holds ("wal" in a new data dir). A store that contradicts
+	// the data dir, or a data dir with both, is refused
+	// (raftstore.ErrLogStore); herald convert-log-store converts one.
+	RaftLogStore string
+	// RaftWALSegmentSize is the size at which a WAL segment is sealed
+	// (default 64 MiB, raftstore.DefaultWALSegmentSize): disk space is
+	// freed a whole segment at a time, and each is preallocated.
+	RaftWALSegmentSize int
 
 	// Raft tuning; zero takes raftstore's defaults.
 	HeartbeatTimeout   time.Duration

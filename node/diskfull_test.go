@@ -36,6 +36,7 @@ func TestDiskFullStopsAcknowledgingAndRecovers(t *testing.T) {
 	cfg := fastConfig("n1", filepath.Join(dir, "n1"))
 	cfg.Bootstrap = true
 	cfg.SnapshotInterval = time.Hour
+	cfg.RaftWALSegmentSize = 256 << 10 // segments are preallocated: 64 MiB would not fit
 	n := mustStart(t, cfg)
 	waitFor(t, 10*time.Second, "leader", n.IsLeader)
 	ctx := context.Background()

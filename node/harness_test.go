@@ -33,10 +33,35 @@ type testNode struct {
 	*Node
 }
 
+// testLogStore is the Raft log store of the tests' nodes:
+// HERALD_TEST_RAFT_LOG_STORE=bolt runs them on raft-boltdb (default wal,
+// as in production; logstore_test.go runs both, and both together, in
+// any case).
+var testLogStore = func() string {
+	switch v := os.Getenv("HERALD_TEST_RAFT_LOG_STORE"); v {
+	case "", RaftLogStoreWAL:
+		return RaftLogStoreWAL
+	case RaftLogStoreBolt:
+		return v
+	default:
+		panic(fmt.Sprintf("HERALD_TEST_RAFT_LOG_STORE=%q: want wal or bolt", v))
+	}
+}()
+
+// raftLogFile is what the tests' nodes' Raft log is called in the data
+// dir (and in herald_db_size_bytes).
+func raftLogFile() string {
+	if testLogStore == RaftLogStoreBolt {
+		return "raft.db"
+	}
+	return "wal"
+}
+
 func fastConfig(id, dir string) Config {
 	return Config{
 		ID:                 id,
 		DataDir:            dir,
+		RaftLogStore:       testLogStore,
 		HTTPAddr:           "127.0.0.1:0", // mustStart pins ports outside the ephemeral range
 		RaftAddr:           "127.0.0.1:0",
 		Logger:             testLogger(),

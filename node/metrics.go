@@ -147,9 +147,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if n.sender != nil {
 		gauge(descInFlight, float64(n.sender.InFlight()))
 	}
-	for _, f := range []string{"events.db", "raft.db"} {
-		if st, err := os.Stat(filepath.Join(n.cfg.DataDir, f)); err == nil {
-			gauge(descDBSize, float64(st.Size()), f)
+	if st, err := os.Stat(filepath.Join(n.cfg.DataDir, "events.db")); err == nil {
+		gauge(descDBSize, float64(st.Size()), "events.db")
+	}
+	if n.raft != nil {
+		if name, size, err := n.raft.LogStoreSize(); err == nil {
+			gauge(descDBSize, float64(size), name) // "raft.db" or "wal"
 		}
 	}
 	stores, err := n.db.Stores()

@@ -158,7 +158,7 @@ func TestMetrics(t *testing.T) {
 		{"herald_snapshot_duration_seconds", nil, func(v float64) bool { return v >= 1 }, "the snapshot"},
 		{"herald_log_events", []string{"store=shop"}, func(v float64) bool { return v == n }, "10"},
 		{"herald_db_size_bytes", []string{"file=events.db"}, func(v float64) bool { return v > 0 }, "> 0"},
-		{"herald_db_size_bytes", []string{"file=raft.db"}, func(v float64) bool { return v > 0 }, "> 0"},
+		{"herald_db_size_bytes", []string{"file=" + raftLogFile()}, func(v float64) bool { return v > 0 }, "> 0"},
 		{"go_goroutines", nil, func(v float64) bool { return v > 0 }, "> 0"},
 		{"process_resident_memory_bytes", nil, func(v float64) bool { return v > 0 }, "> 0"},
 	}

@@ -137,6 +137,11 @@ func (n *Node) Open() (err error) {
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("node: data dir: %w", err)
 	}
+	// Before anything is created in the data dir (a CA, keys): the log
+	// store must match what the dir holds.
+	if _, err := raftstore.ChooseLogStore(n.cfg.DataDir, n.cfg.RaftLogStore); err != nil {
+		return logStoreError(n.cfg.RaftLogStore, err)
+	}
 	n.db, err = hlog.Open(filepath.Join(n.cfg.DataDir, "events.db"), hlog.Options{
 		Logger: n.cfg.Logger.With("subsystem", "log", "node", n.cfg.ID),
 	})
@@ -207,6 +212,8 @@ func (n *Node) Open() (err error) {
 		DB:                 n.db,
 		Logger:             n.cfg.Logger.With("subsystem", "raft", "node", n.cfg.ID),
 		Bootstrap:          n.cfg.Bootstrap,
+		LogStore:           n.cfg.RaftLogStore,
+		WALSegmentSize:     n.cfg.RaftWALSegmentSize,
 		HeartbeatTimeout:   n.cfg.HeartbeatTimeout,
 		ElectionTimeout:    n.cfg.ElectionTimeout,
 		LeaderLeaseTimeout: n.cfg.LeaderLeaseTimeout,
@@ -221,6 +228,9 @@ func (n *Node) Open() (err error) {
 	}
 	if err := n.raft.Open(); err != nil {
 		n.raft = nil
+		if errors.Is(err, raftstore.ErrLogStore) {
+			return logStoreError(n.cfg.RaftLogStore, err)
+		}
 		return err
 	}
 	n.batch = newBatcher(n.raft, n.log, n.cfg.BatchWait, n.cfg.BatchMaxEvents, n.cfg.BatchMaxBytes, n.cfg.BatchInFlight)

@@ -114,8 +114,7 @@ func (n *Node) newNodeFiles(dir string) (pki.Files, error) {
 		}
 		return n.issueOwn(dir, ca, now, "issued this node's certificate from the CA in the data dir")
 	}
-	_, statErr := os.Stat(filepath.Join(n.cfg.DataDir, "raft.db"))
-	hasState := statErr == nil
+	hasState := n.hasRaftState()
 	switch {
 	case !hasState && n.cfg.Bootstrap, hasState && n.onlyMember():
 		ca, err := pki.NewCA("herald cluster CA", now, caValidity)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	hlog "github.com/herald-io/herald/log"
@@ -29,8 +28,8 @@ func Recover(dataDir string, peers []Peer, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "raft.db")); err != nil {
-		return fmt.Errorf("node: recover: %s holds no Raft state: %w", dataDir, err)
+	if !raftstore.HasState(dataDir) {
+		return fmt.Errorf("node: recover: %w: %s holds neither raft.db nor wal/", raftstore.ErrNoState, dataDir)
 	}
 	db, err := hlog.Open(filepath.Join(dataDir, "events.db"), hlog.Options{Logger: logger.With("subsystem", "log")})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/herald-io/herald/httpapi"
 	"github.com/herald-io/herald/internal/secrets"
 	hlog "github.com/herald-io/herald/log"
+	"github.com/herald-io/herald/raftstore"
 )
 
 // SecretsKeyFile is the file in the data dir that holds the master key
@@ -93,10 +94,7 @@ func (n *Node) setupSecrets() error {
 // formsCluster reports whether this start bootstraps a new cluster.
 func (n *Node) formsCluster() bool { return !n.hasRaftState() && n.cfg.Bootstrap }
 
-func (n *Node) hasRaftState() bool {
-	_, err := os.Stat(filepath.Join(n.cfg.DataDir, "raft.db"))
-	return err == nil
-}
+func (n *Node) hasRaftState() bool { return raftstore.HasState(n.cfg.DataDir) }
 
 // loadKeyring unwraps the event log's data keys not loaded yet. A data
 // key wrapped under another master key is reported (once) and left out:

@@ -31,6 +31,12 @@ var (
 	// ErrStorage means a write to the Raft log failed (disk full,
 	// read-only, I/O error): nothing was committed; the node keeps trying.
 	ErrStorage = errors.New("storage failure")
+	// ErrNoState means a data dir holds no Raft log store (neither raft.db
+	// nor wal/): there is nothing to recover or convert.
+	ErrNoState = errors.New("no Raft state")
+	// ErrConvertMismatch means the copy ConvertLogStore made does not read
+	// back as the old store: nothing was changed (the copy is removed).
+	ErrConvertMismatch = errors.New("the converted log store does not match the old one")
 )
 
 // storageErrors marks failures of the Raft log store with ErrStorage, so
@@ -43,6 +49,15 @@ func (s storageErrors) StoreLog(l *raft.Log) error {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	return nil
+}
+
+// IsMonotonic passes raft.MonotonicLogStore through (raft-wal refuses a
+// gap between indexes: after installing a snapshot raft must then empty
+// the log instead of leaving one). Without it raft would not see that the
+// store underneath is monotonic.
+func (s storageErrors) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
 }
 
 func (s storageErrors) StoreLogs(ls []*raft.Log) error {

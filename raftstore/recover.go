@@ -4,14 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	hlog "github.com/herald-io/herald/log"
-	bolt "go.etcd.io/bbolt"
 )
 
 // recoverAttempts bounds how often recovery retries a batch the event log
@@ -43,8 +38,12 @@ func Recover(dir string, db *hlog.DB, logger *slog.Logger, servers []Server) err
 		}
 		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Addr), Suffrage: suffrage})
 	}
-	if _, err := os.Stat(filepath.Join(dir, "raft.db")); err != nil {
-		return fmt.Errorf("raftstore: recover: %s holds no Raft state: %w", dir, err)
+	if !HasState(dir) {
+		return fmt.Errorf("raftstore: recover: %w: %s holds neither %s nor %s", ErrNoState, dir, boltFile, walDir+"/")
+	}
+	kind, _, err := chooseLogStore(dir, "")
+	if err != nil {
+		return fmt.Errorf("raftstore: recover: %w", err)
 	}
 	f, err := newFSM(db, logger)
 	if err != nil {
@@ -55,15 +54,12 @@ func Recover(dir string, db *hlog.DB, logger *slog.Logger, servers []Server) err
 	// log entry when the FSM cannot snapshot) instead of retrying
 	// forever where nobody can stop it.
 	f.giveUpAfter = recoverAttempts
-	logs, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(dir, "raft.db"),
-		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
-	})
+	hcl := newHCLogger(logger, "raft")
+	logs, err := openLogStore(storePath(dir, kind), kind, 0, hcl)
 	if err != nil {
-		return fmt.Errorf("raftstore: recover: open raft.db (is the node still running?): %w", err)
+		return fmt.Errorf("raftstore: recover: %w", err)
 	}
 	defer logs.Close()
-	hcl := newHCLogger(logger, "raft")
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hcl)
 	if err != nil {
 		return err

@@ -8,23 +8,20 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/herald-io/herald/internal/clusterport"
 	hlog "github.com/herald-io/herald/log"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Config configures a Store. Zero durations and sizes take the defaults
 // documented on each field.
 type Config struct {
 	ID        string   // this node's Raft server id (required)
-	Dir       string   // raft.db and snapshots/ live here (required)
+	Dir       string   // the Raft log store (raft.db or wal/) and snapshots/ live here (required)
 	Bind      string   // Raft TCP listen address, e.g. 127.0.0.1:8081 (required)
 	Advertise string   // address peers dial; default the bound address
 	DB        *hlog.DB // the FSM's state (required; owned by the caller)
@@ -33,6 +30,14 @@ type Config struct {
 	// Bootstrap forms a new cluster of one when the node has no Raft
 	// state yet. It is ignored when state exists.
 	Bootstrap bool
+
+	// LogStore is Raft's log and stable store: LogStoreBolt (raft.db),
+	// LogStoreWAL (wal/), or "" for the one Dir holds (LogStoreWAL in a
+	// new dir). One that contradicts Dir is ErrLogStore (ChooseLogStore).
+	LogStore string
+	// WALSegmentSize is the size at which a WAL segment is sealed
+	// (default DefaultWALSegmentSize).
+	WALSegmentSize int
 
 	HeartbeatTimeout   time.Duration // default 500ms
 	ElectionTimeout    time.Duration // default 500ms
@@ -75,8 +80,9 @@ type Server struct {
 const noPipelining = 1
 
 // Store is Herald's Raft-replicated state machine: hashicorp/raft over
-// TCP, raft-boltdb for Raft's log and stable store, file snapshots that
-// carry the bbolt event log, and the FSM that applies commands to it.
+// TCP, raft-wal or raft-boltdb for Raft's log and stable store, file
+// snapshots that carry the bbolt event log, and the FSM that applies
+// commands to it.
 type Store struct {
 	cfg Config
 	log *slog.Logger
@@ -84,7 +90,8 @@ type Store struct {
 	fsm      *fsm
 	raft     *raft.Raft
 	trans    raft.Transport
-	boltLogs *raftboltdb.BoltStore
+	logKind  string   // LogStoreBolt or LogStoreWAL
+	logs     logStore // Raft's log and stable store
 	observer *raft.Observer
 	obsCh    chan raft.Observation
 	done     chan struct{}
@@ -152,23 +159,22 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return err
 	}
-	s.boltLogs, err = raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(s.cfg.Dir, "raft.db"),
-		BoltOptions: &bolt.Options{
-			Timeout:        5 * time.Second,
-			NoFreelistSync: true,
-			FreelistType:   bolt.FreelistMapType,
-		},
-	})
+	hcl := newHCLogger(s.log, "raft")
+	kind, st, err := chooseLogStore(s.cfg.Dir, s.cfg.LogStore)
 	if err != nil {
-		return fmt.Errorf("raftstore: open raft.db: %w", err)
+		return err
 	}
-	cache, err := raft.NewLogCache(512, s.boltLogs)
+	s.noteConversion(st, kind)
+	if s.logs, err = openLogStore(storePath(s.cfg.Dir, kind), kind, s.cfg.WALSegmentSize, hcl); err != nil {
+		return err
+	}
+	s.logKind = kind
+	s.log.Info("raft log store", "store", kind, "path", storePath(s.cfg.Dir, kind))
+	cache, err := raft.NewLogCache(512, s.logs)
 	logs := storageErrors{cache}
 	if err != nil {
 		return err
 	}
-	hcl := newHCLogger(s.log, "raft")
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, 2, hcl)
 	if err != nil {
 		return fmt.Errorf("raftstore: snapshots: %w", err)
@@ -217,11 +223,11 @@ func (s *Store) Open() (err error) {
 	// covers the case where the log is behind).
 	rc.NoSnapshotRestoreOnStart = true
 
-	hasState, err := raft.HasExistingState(logs, s.boltLogs, snaps)
+	hasState, err := raft.HasExistingState(logs, s.logs, snaps)
 	if err != nil {
 		return fmt.Errorf("raftstore: %w", err)
 	}
-	s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.boltLogs, snaps, s.trans)
+	s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.logs, snaps, s.trans)
 	if err != nil {
 		return fmt.Errorf("raftstore: start raft: %w", err)
 	}
@@ -352,13 +358,28 @@ func (s *Store) closeResources() {
 	if c, ok := s.trans.(io.Closer); ok {
 		c.Close()
 	}
-	if s.boltLogs != nil {
-		s.boltLogs.Close()
+	if s.logs != nil {
+		s.logs.Close()
 	}
 }
 
 // Addr returns the Raft address peers dial.
 func (s *Store) Addr() string { return string(s.trans.LocalAddr()) }
+
+// LogStore is the log store this node runs on: LogStoreBolt or
+// LogStoreWAL.
+func (s *Store) LogStore() string { return s.logKind }
+
+// LogStoreSize is the disk use of Raft's log store and what it is called
+// in the data dir ("raft.db" or "wal").
+func (s *Store) LogStoreSize() (name string, bytes int64, err error) {
+	name = boltFile
+	if s.logKind == LogStoreWAL {
+		name = walDir
+	}
+	bytes, err = logStoreSize(s.cfg.Dir, s.logKind)
+	return name, bytes, err
+}
 
 // ID returns this node's server id.
 func (s *Store) ID() string { return s.cfg.ID }

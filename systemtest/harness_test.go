@@ -95,6 +95,10 @@ func (n *node) start() {
 		bin = n.bin // a release from before the address guard
 	} else {
 		args = append(args, "--delivery-allow", "127.0.0.0/8") // the tests' receivers
+		if s := os.Getenv("HERALD_TEST_RAFT_LOG_STORE"); s != "" && !hasRaftState(n.dir) {
+			// A new node's log store (an existing one keeps its own).
+			args = append(args, "--raft-log-store", s)
+		}
 	}
 	n.cmd = exec.Command(bin, args...)
 	n.out = &bytes.Buffer{}
@@ -112,6 +116,16 @@ func (n *node) start() {
 			n.t.Logf("%s (%s) output:\n%s", n.id, n.ip, tail(out.String(), 4000))
 		}
 	})
+}
+
+// hasRaftState reports whether dir holds a Raft log store already.
+func hasRaftState(dir string) bool {
+	for _, p := range []string{"raft.db", "wal"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func tail(s string, n int) string {

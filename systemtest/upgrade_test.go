@@ -54,7 +54,9 @@ func buildRelease(t *testing.T, rev string) string {
 // majority is on one version, ends with Raft over TLS and auth on (the
 // first admin key written by the new leader), refuses plain TCP Raft, and
 // every node lists the same event types, counting the old release's
-// events (each built its type index at its upgrade).
+// events (each built its type index at its upgrade). The upgraded nodes
+// stay on raft.db; then herald convert-log-store moves them to the WAL one
+// at a time, and the cluster keeps every event.
 func TestRollingUpgradeFromLastRelease(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the previous release and runs herald processes")
@@ -207,7 +209,60 @@ func TestRollingUpgradeFromLastRelease(t *testing.T) {
 				t.Errorf("%s: %v", n.id, err)
 			}
 		}
+		// The upgraded data dir keeps its Raft log: raft.db, no wal/.
+		if !onLogStore(n.dir, "bolt") {
+			t.Errorf("%s: upgraded data dir not on raft.db alone", n.id)
+		}
 	}
+
+	// Then each node moves to the WAL, one at a time, as docs/reliability.md
+	// says: stop it, herald convert-log-store, start it. The cluster takes
+	// writes throughout and keeps every event.
+	order = order[:0]
+	l = c.leader()
+	for _, n := range c.nodes {
+		if n != l {
+			order = append(order, n)
+		}
+	}
+	for i, n := range append(order, l) {
+		n.term()
+		out, err := exec.Command(heraldBin, "convert-log-store", "--data", n.dir).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "from bolt to wal: entries ") {
+			t.Fatalf("convert %s: %v\n%s", n.id, err, out)
+		}
+		t.Logf("%s: %s", n.id, strings.SplitN(string(out), "\n", 2)[0])
+		n.restart()
+		testutil.WaitFor(t, 60*time.Second, fmt.Sprintf("a publish after converting %d node(s)", i+1), func() bool {
+			for _, m := range c.nodes {
+				if m.running && publish(m) == nil {
+					return true
+				}
+			}
+			return false
+		})
+		if !onLogStore(n.dir, "wal") {
+			t.Fatalf("%s: not on wal/ alone after the conversion", n.id)
+		}
+	}
+	testutil.WaitFor(t, 60*time.Second, "the converted cluster formed", c.formed)
+	testutil.WaitFor(t, 30*time.Second, "every converted node holds every acknowledged event", func() bool {
+		for _, n := range c.nodes {
+			st, err := apiOf(n.http).Store(context.Background(), "shop", &api.QueryOptions{Consistency: api.ConsistencyLocal})
+			if err != nil || st.LastSeq != uint64(published) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// onLogStore reports whether the data dir holds the Raft log store kind
+// ("bolt": raft.db, "wal": wal/) and not the other.
+func onLogStore(dir, kind string) bool {
+	_, boltErr := os.Stat(filepath.Join(dir, "raft.db"))
+	_, walErr := os.Stat(filepath.Join(dir, "wal"))
+	return (boltErr == nil) == (kind == "bolt") && (walErr == nil) == (kind == "wal")
 }
 
 // TestSingleNodeUpgradeFromLastRelease: a single node of the previous
@@ -243,6 +298,9 @@ func TestSingleNodeUpgradeFromLastRelease(t *testing.T) {
 	types, err := apiOf(n.http).Types(context.Background(), "shop", nil)
 	if err != nil || types.Truncated || len(types.Types) != 1 || types.Types[0].Type != "t" || types.Types[0].Count != 5 || types.Types[0].LastSeq != 5 {
 		t.Fatalf("types after the upgrade: %+v %v", types, err)
+	}
+	if !onLogStore(n.dir, "bolt") {
+		t.Fatal("the upgraded node is not on raft.db alone")
 	}
 	if _, err := os.Stat(filepath.Join(n.dir, "tls", "ca.key")); err != nil {
 		t.Fatal(err)

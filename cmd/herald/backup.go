@@ -93,10 +93,11 @@ backup's data keys and copied into DIR.`,
 		if err := required(cmd, "data", "from"); err != nil {
 			return err
 		}
-		for _, f := range []string{"events.db", "raft.db"} {
-			if _, err := os.Stat(filepath.Join(data, f)); err == nil {
-				return fmt.Errorf("%s already holds a node (%s); restore into an empty directory", data, f)
-			}
+		if _, err := os.Stat(filepath.Join(data, "events.db")); err == nil {
+			return fmt.Errorf("%s already holds a node (events.db); restore into an empty directory", data)
+		}
+		if node.HasRaftState(data) {
+			return fmt.Errorf("%s already holds a node (a Raft log: raft.db or wal/); restore into an empty directory", data)
 		}
 		if err := os.MkdirAll(data, 0o700); err != nil {
 			return err

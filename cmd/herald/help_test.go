@@ -13,7 +13,7 @@ var everyCommand = []string{
 	"subs list", "subs get", "subs create", "subs update", "subs pause", "subs enable", "subs rotate", "subs test", "subs delete",
 	"deliveries list", "deliveries get", "deliveries redeliver", "deliveries replay",
 	"cluster status", "cluster join", "cluster remove", "cluster transfer",
-	"secrets rotate-key", "secrets create-key", "health", "openapi", "backup", "restore", "recover", "compact", "bench", "version",
+	"secrets rotate-key", "secrets create-key", "health", "openapi", "backup", "restore", "recover", "convert-log-store", "compact", "bench", "version",
 	"completion bash", "completion zsh", "completion fish", "help",
 }
 
@@ -80,6 +80,7 @@ func TestCommandHelpShowsOnlyItsFlags(t *testing.T) {
 		{[]string{"restore"}, []string{"data=HERALD_DATA", "from=HERALD_FROM"}, []string{"addr", "output"}, false},
 		{[]string{"recover"}, []string{"data=HERALD_DATA", "peers=HERALD_PEERS"}, []string{"addr"}, false},
 		{[]string{"compact"}, []string{"data=HERALD_DATA"}, []string{"addr", "from"}, false},
+		{[]string{"convert-log-store"}, []string{"data=HERALD_DATA", "to=HERALD_TO"}, []string{"addr", "from", "peers"}, false},
 		{[]string{"backup"}, []string{"out=HERALD_BACKUP_OUT", "addr=HERALD_ADDR"}, []string{"data"}, true},
 	} {
 		viaHelp := herald(t, opts{}, append([]string{"help"}, tc.cmd...)...)
@@ -110,7 +111,7 @@ func TestCommandHelpShowsOnlyItsFlags(t *testing.T) {
 	// serve's help offers exactly serve's flags (the contract with
 	// scripts and systemtest/).
 	want := []string{"data", "http", "http-advertise", "raft", "raft-advertise", "node-id", "bootstrap", "join", "non-voter", "join-token", "no-auth", "cors-origins", "delivery-allow", "secrets-key-file", "max-subscriptions-per-store", "max-waiting-reads", "access-log", "metrics-addr", "metrics-public",
-		"raft-tls-cert", "raft-tls-key", "raft-tls-ca", "tls-cert", "tls-key", "tls-ca", "heartbeat-timeout", "election-timeout",
+		"raft-tls-cert", "raft-tls-key", "raft-tls-ca", "tls-cert", "tls-key", "tls-ca", "raft-log-store", "heartbeat-timeout", "election-timeout",
 		"leader-lease-timeout", "retention-max-age", "retention-max-events", "retention-interval", "log-level", "log-format", "help"}
 	got := flagNames(herald(t, opts{}, "serve", "-h").stdout)
 	if len(got) != len(want) {

@@ -1,7 +1,8 @@
 // Command herald is Herald's single binary: the server (serve), a local
 // cluster in one process (dev), a client for the whole HTTP API (publish,
 // events, stores, types, subs, deliveries, cluster, backup), the offline node
-// tools (restore, recover, compact) and the benchmark (bench).
+// tools (restore, recover, convert-log-store, compact) and the benchmark
+// (bench).
 package main
 
 import (
@@ -117,7 +118,7 @@ With no command, herald serves a single node like "herald serve".`,
 	addGroup(root, "Run a node", newServeCmd(), newDevCmd())
 	addGroup(root, "Events and stores", newPublishCmd(), newEventsCmd(), newStoresCmd(), newTypesCmd())
 	addGroup(root, "Webhooks", newSubsCmd(), newDeliveriesCmd())
-	addGroup(root, "Operations", newKeysCmd(), newSecretsCmd(), newClusterCmd(), newHealthCmd(), newOpenAPICmd(), newBackupCmd(), newRestoreCmd(), newRecoverCmd(), newCompactCmd(), newBenchCmd())
+	addGroup(root, "Operations", newKeysCmd(), newSecretsCmd(), newClusterCmd(), newHealthCmd(), newOpenAPICmd(), newBackupCmd(), newRestoreCmd(), newRecoverCmd(), newConvertLogStoreCmd(), newCompactCmd(), newBenchCmd())
 	addGroup(root, "Other", newVersionCmd())
 	root.SetHelpCommand(newHelpCmd(root))
 	root.InitDefaultCompletionCmd()

@@ -36,6 +36,7 @@ type serveOpts struct {
 	retAge, retEvery                                         time.Duration
 	retEvents                                                uint64
 	logLevel, logFormat                                      string
+	raftLogStore                                             *enumValue
 }
 
 func newServeCmd() *cobra.Command {
@@ -75,6 +76,8 @@ herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 
 	fs.StringSliceVar(&o.corsOrigins, "cors-origins", nil, "browser `ORIGINS` (https://app.example.com, or *) whose pages may call the API")
 	o.raftTLS = addTLSFlags(fs, "raft-", "the operator's certificates for the cluster port (default: the cluster's own CA in DATA/tls)")
 	o.httpTLS = addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
+	o.raftLogStore = newEnum("", node.RaftLogStoreWAL, node.RaftLogStoreBolt)
+	fs.Var(o.raftLogStore, "raft-log-store", "Raft's log store: wal (DATA/wal/) or bolt (DATA/raft.db) (default: the one DATA holds, wal for a new one; change it with herald convert-log-store)")
 	fs.DurationVar(&o.hbTimeout, "heartbeat-timeout", 0, "Raft heartbeat timeout (default 500ms)")
 	fs.DurationVar(&o.elTimeout, "election-timeout", 0, "Raft election timeout (default 500ms)")
 	fs.DurationVar(&o.leaseTimeout, "leader-lease-timeout", 0, "Raft leader lease timeout (default 250ms)")
@@ -141,6 +144,7 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 		HeartbeatTimeout:         o.hbTimeout,
 		ElectionTimeout:          o.elTimeout,
 		LeaderLeaseTimeout:       o.leaseTimeout,
+		RaftLogStore:             o.raftLogStore.val,
 		Retention:                hlog.Retention{MaxAge: o.retAge, MaxEvents: o.retEvents},
 		RetentionInterval:        o.retEvery,
 	})
