@@ -58,8 +58,13 @@ type DB struct {
 	// storeChanged holds, per store that a reader waits on, a channel
 	// closed at the store's next append (and then dropped).
 	storeChanged map[string]chan struct{}
-	// streams are the backups in progress (WriteToContext), to interrupt.
+	// streams are the backups (WriteToContext) and snapshot streams
+	// (BeginSnapshot) in progress, for Replace to interrupt.
 	streams map[*context.CancelCauseFunc]struct{}
+	// replacing is closed when the Replace under way ends (nil when none
+	// is): a stream that would begin meanwhile waits for it or gives up.
+	replacing chan struct{}
+	replaceMu sync.Mutex // one Replace at a time
 
 	keysVersion atomic.Uint64 // bumped by every commit that changed keys
 }
@@ -301,14 +306,21 @@ func (d *DB) Update(fn func(*Tx) error) error {
 // Applied returns the last Raft index and term recorded by SetApplied.
 func (d *DB) Applied() (index, term uint64, err error) {
 	err = d.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(keyApplied)
-		if len(v) == 16 {
-			index = binary.BigEndian.Uint64(v[:8])
-			term = binary.BigEndian.Uint64(v[8:])
-		}
+		index, term = appliedIn(tx)
 		return nil
 	})
 	return index, term, err
+}
+
+// appliedIn reads the applied index and term in tx (zero before the first
+// SetApplied).
+func appliedIn(tx *bolt.Tx) (index, term uint64) {
+	v := tx.Bucket(bucketMeta).Get(keyApplied)
+	if len(v) == 16 {
+		index = binary.BigEndian.Uint64(v[:8])
+		term = binary.BigEndian.Uint64(v[8:])
+	}
+	return index, term
 }
 
 // WriteTo writes a consistent copy of the whole log to w (a bbolt file),
@@ -329,23 +341,17 @@ var ErrInterrupted = errors.New("log: backup interrupted: the event log is being
 func (d *DB) WriteToContext(ctx context.Context, w io.Writer) (int64, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	d.chMu.Lock()
-	if d.streams == nil {
-		d.streams = map[*context.CancelCauseFunc]struct{}{}
-	}
-	d.streams[&cancel] = struct{}{}
-	d.chMu.Unlock()
-	defer func() {
-		d.chMu.Lock()
-		delete(d.streams, &cancel)
-		d.chMu.Unlock()
-	}()
 	if in, ok := w.(interface{ Interrupt() }); ok {
 		stop := context.AfterFunc(ctx, in.Interrupt)
 		defer stop()
 	}
 	var n int64
 	err := d.view(func(tx *bolt.Tx) error {
+		if d.track(&cancel) != nil {
+			// A Replace waits for the read lock this view holds.
+			return ErrInterrupted
+		}
+		defer d.untrack(&cancel)
 		var err error
 		n, err = tx.WriteTo(&ctxWriter{ctx: ctx, w: w})
 		return err
@@ -354,6 +360,29 @@ func (d *DB) WriteToContext(ctx context.Context, w io.Writer) (int64, error) {
 		err = fmt.Errorf("%w (after %d bytes)", cause, n)
 	}
 	return n, err
+}
+
+// track registers cancel as a stream for Replace to interrupt. The caller
+// holds the read lock. While a Replace is under way it registers nothing
+// and returns a channel closed when the Replace ends: the caller must let
+// go of its read lock (which the Replace waits for) and may wait on it.
+func (d *DB) track(cancel *context.CancelCauseFunc) <-chan struct{} {
+	d.chMu.Lock()
+	defer d.chMu.Unlock()
+	if d.replacing != nil {
+		return d.replacing
+	}
+	if d.streams == nil {
+		d.streams = map[*context.CancelCauseFunc]struct{}{}
+	}
+	d.streams[cancel] = struct{}{}
+	return nil
+}
+
+func (d *DB) untrack(cancel *context.CancelCauseFunc) {
+	d.chMu.Lock()
+	delete(d.streams, cancel)
+	d.chMu.Unlock()
 }
 
 // ctxWriter fails writes once its context is done.
@@ -369,47 +398,95 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// interruptStreams ends every backup stream in progress.
-func (d *DB) interruptStreams() {
+// beginReplace ends every stream in progress (their read transactions
+// would hold Replace's lock for as long as their readers like) and makes
+// streams that would begin until endReplace wait or give up.
+func (d *DB) beginReplace() {
 	d.chMu.Lock()
 	defer d.chMu.Unlock()
+	d.replacing = make(chan struct{})
 	for c := range d.streams {
 		(*c)(ErrInterrupted)
 	}
 }
 
+func (d *DB) endReplace() {
+	d.chMu.Lock()
+	defer d.chMu.Unlock()
+	close(d.replacing)
+	d.replacing = nil
+}
+
 // Snapshot is a read transaction held open for streaming a consistent copy
-// of the log while writes go on. Release it with Close.
+// of the log while writes go on. Release it with Close. A Replace
+// interrupts its WriteTo (the stream fails with ErrInterrupted) rather
+// than wait behind it.
 type Snapshot struct {
-	d  *DB
-	tx *bolt.Tx
+	d      *DB
+	tx     *bolt.Tx
+	ctx    context.Context
+	cancel *context.CancelCauseFunc
 }
 
-// BeginSnapshot starts a Snapshot at the current state.
+// BeginSnapshot starts a Snapshot at the current state. Called while a
+// Replace runs, it waits for the Replace and begins on the new file.
 func (d *DB) BeginSnapshot() (*Snapshot, error) {
-	d.mu.RLock()
-	if d.db == nil {
-		d.mu.RUnlock()
-		return nil, ErrClosed
+	for {
+		d.mu.RLock()
+		if d.db == nil {
+			d.mu.RUnlock()
+			return nil, ErrClosed
+		}
+		ctx, cancel := context.WithCancelCause(context.Background())
+		if wait := d.track(&cancel); wait != nil {
+			d.mu.RUnlock()
+			cancel(nil)
+			<-wait
+			continue
+		}
+		tx, err := d.db.Begin(false)
+		if err != nil {
+			d.untrack(&cancel)
+			cancel(nil)
+			d.mu.RUnlock()
+			return nil, err
+		}
+		// The read lock is held until Close so Replace cannot swap the
+		// file under an open transaction.
+		return &Snapshot{d: d, tx: tx, ctx: ctx, cancel: &cancel}, nil
 	}
-	tx, err := d.db.Begin(false)
-	if err != nil {
-		d.mu.RUnlock()
-		return nil, err
-	}
-	// The read lock is held until Close so Replace cannot swap the file
-	// under an open transaction.
-	return &Snapshot{d: d, tx: tx}, nil
 }
 
-// WriteTo streams the snapshot as a bbolt file.
-func (s *Snapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) }
+// Applied returns the Raft index and term recorded in the snapshot's
+// state (what Applied returned when it began).
+func (s *Snapshot) Applied() (index, term uint64) { return appliedIn(s.tx) }
+
+// Size is the number of bytes WriteTo writes: the size of the bbolt file
+// as of the snapshot.
+func (s *Snapshot) Size() int64 { return s.tx.Size() }
+
+// WriteTo streams the snapshot as a bbolt file of exactly Size bytes. If
+// w has an Interrupt method it is called when a Replace interrupts the
+// stream, to unblock a write in progress.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	if in, ok := w.(interface{ Interrupt() }); ok {
+		stop := context.AfterFunc(s.ctx, in.Interrupt)
+		defer stop()
+	}
+	n, err := s.tx.WriteTo(&ctxWriter{ctx: s.ctx, w: w})
+	if cause := context.Cause(s.ctx); err != nil && cause != nil {
+		err = fmt.Errorf("%w (after %d bytes)", cause, n)
+	}
+	return n, err
+}
 
 // Close releases the snapshot's transaction.
 func (s *Snapshot) Close() error {
 	if s.tx == nil {
 		return nil
 	}
+	s.d.untrack(s.cancel)
+	(*s.cancel)(nil)
 	err := s.tx.Rollback()
 	s.tx = nil
 	s.d.mu.RUnlock()
@@ -443,7 +520,10 @@ func (d *DB) Replace(r io.Reader) error {
 		return fmt.Errorf("log: replace: incoming file: %w", err)
 	}
 
-	d.interruptStreams() // a backup's read transaction would hold the lock below
+	d.replaceMu.Lock()
+	defer d.replaceMu.Unlock()
+	d.beginReplace() // a stream's read transaction would hold the lock below
+	defer d.endReplace()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.db == nil {

@@ -376,9 +376,12 @@ func TestSnapshotAndReplace(t *testing.T) {
 	go func() {
 		done <- src.Update(func(tx *Tx) error { _, err := tx.Append("s", []NewEvent{ev("e3", "t", `3`)}); return err })
 	}()
+	if idx, term := snap.Applied(); idx != 10 || term != 2 {
+		t.Fatalf("snapshot applied %d/%d", idx, term)
+	}
 	var buf bytes.Buffer
-	if _, err := snap.WriteTo(&buf); err != nil {
-		t.Fatal(err)
+	if n, err := snap.WriteTo(&buf); err != nil || n != snap.Size() {
+		t.Fatalf("wrote %d bytes, Size %d: %v", n, snap.Size(), err)
 	}
 	if err := snap.Close(); err != nil {
 		t.Fatal(err)

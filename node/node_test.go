@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
 	hlog "github.com/herald-io/herald/log"
+	"github.com/herald-io/herald/raftstore"
 )
 
 func TestSingleNodePublishAndRead(t *testing.T) {
@@ -357,23 +359,27 @@ func TestRestartDoesNotDoubleApply(t *testing.T) {
 	}
 }
 
-// TestRestoreWhenEventLogLost deletes a follower's events.db: on restart
-// the node restores it from its newest local snapshot (the log is behind
-// it), then catches up from the leader.
-func TestRestoreWhenEventLogLost(t *testing.T) {
+// TestLostEventLogIsRefusedThenRejoins deletes a follower's events.db
+// after it took a snapshot. Snapshots hold only metadata, so the node
+// cannot rebuild the log from its data dir: it refuses to start with
+// raftstore.ErrEventLogLost, naming the way out, rather than serve a log
+// with a hole. Then the documented way out (remove the member, empty its
+// data dir, join again) brings it back with every event.
+func TestLostEventLogIsRefusedThenRejoins(t *testing.T) {
 	nodes := mustStartCluster(t, 3, func(c *Config) { c.SnapshotInterval = time.Hour })
 	leader := leaderOf(t, nodes)
 	for i := 0; i < 30; i++ {
 		mustPublish(t, leader.HTTPAddr(), "s", `{"type":"t","data":1}`)
 	}
 	waitConverged(t, nodes, "s", 30)
-	var f *testNode
-	for _, n := range nodes {
+	fi := 0
+	for i, n := range nodes {
 		if n != leader {
-			f = n
+			fi = i
 			break
 		}
 	}
+	f := nodes[fi]
 	if err := f.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
@@ -381,10 +387,37 @@ func TestRestoreWhenEventLogLost(t *testing.T) {
 	if err := removeFile(filepath.Join(f.cfg.DataDir, "events.db")); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 10; i++ {
-		mustPublish(t, leader.HTTPAddr(), "s", `{"type":"t","data":2}`)
+	cfg := f.cfg
+	cfg.Bootstrap, cfg.Join, cfg.JoinToken = false, nil, ""
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.restart()
+	err = n.Open()
+	if !errors.Is(err, raftstore.ErrEventLogLost) || !strings.Contains(err.Error(), "--join") || !strings.Contains(err.Error(), "backup") {
+		n.Close()
+		t.Fatalf("start without events.db after a snapshot: %v", err)
+	}
+
+	var rest []*testNode
+	for _, m := range nodes {
+		if m != f {
+			rest = append(rest, m)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		mustPublish(t, leaderOf(t, rest).HTTPAddr(), "s", `{"type":"t","data":2}`)
+	}
+	waitFor(t, 20*time.Second, f.ID()+" removed", func() bool {
+		err := leaderOf(t, rest).Remove(context.Background(), f.ID())
+		return err == nil || errors.Is(err, httpapi.ErrNotFound)
+	})
+	if err := os.RemoveAll(f.cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Join = []string{leaderOf(t, rest).HTTPAddr()}
+	cfg.JoinToken = joinToken(t, rest)
+	nodes[fi] = mustStart(t, cfg)
 	waitConverged(t, nodes, "s", 40)
 }
 

@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -283,62 +284,89 @@ func applyCommand(tx *hlog.Tx, data []byte) (interface{}, error) {
 	return applySubCommand(tx, cmdType(data[1]), r)
 }
 
-// Snapshot captures the log at the current applied index: a read
-// transaction is begun here, on the FSM goroutine, and streamed by Persist
-// while applies continue.
+// Snapshot captures what a snapshot's metadata needs: the event log's
+// applied index and term, read on the FSM goroutine (so exactly the state
+// at raft's snapshot index, give or take no-op entries). No transaction is
+// held: the log itself stays in events.db, durable at that index or later,
+// and is streamed only when a follower needs it (snapshotStore.Open).
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err := f.failure(); err != nil {
 		return nil, fmt.Errorf("raftstore: no snapshot after a storage failure: %w", err)
 	}
-	s, err := f.db.BeginSnapshot()
+	idx, term, err := f.db.Applied()
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{snap: s, log: f.log, observe: f.observe, start: time.Now()}, nil
+	return &fsmSnapshot{index: idx, term: term, log: f.log, observe: f.observe, start: time.Now()}, nil
 }
 
-// Restore replaces the whole log with a snapshot's bbolt file, atomically.
+// Restore installs a snapshot's state. A bbolt file (a leader's stream, a
+// full snapshot) replaces the whole log, atomically; entries at or below
+// its applied index are then skipped, however far past the snapshot's
+// index it is. The metadata header (snapshotStore.Open on a local store:
+// herald recover) keeps the live log, which must be at the header's index
+// or later.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	if err := f.db.Replace(rc); err != nil {
+	br := bufio.NewReaderSize(rc, 1<<20)
+	if head, _ := br.Peek(metaHeaderLen); len(head) == metaHeaderLen {
+		if need, _, ok := decodeMetaHeader(head); ok {
+			idx, _, err := f.db.Applied()
+			if err != nil {
+				return err
+			}
+			if idx < need {
+				return fmt.Errorf("raftstore: restore: %w: events.db is at index %d, the snapshot needs %d", ErrEventLogLost, idx, need)
+			}
+			f.reset(idx)
+			f.log.Info("snapshot names the live event log; kept it", "applied_index", idx, "snapshot_state_index", need)
+			return nil
+		}
+	}
+	if err := f.db.Replace(br); err != nil {
 		return err
 	}
 	idx, _, err := f.db.Applied()
 	if err != nil {
 		return err
 	}
+	f.reset(idx)
+	f.log.Info("restored from snapshot", "applied_index", idx)
+	return nil
+}
+
+// reset sets the applied index after a restore and wakes its waiters.
+func (f *fsm) reset(idx uint64) {
 	f.mu.Lock()
 	f.applied = idx
 	close(f.waitCh)
 	f.waitCh = make(chan struct{})
 	f.mu.Unlock()
-	f.log.Info("restored from snapshot", "applied_index", idx)
-	return nil
 }
 
 type fsmSnapshot struct {
-	snap    *hlog.Snapshot
-	log     *slog.Logger
-	observe func(kind string, d time.Duration)
-	start   time.Time
+	index, term uint64 // the event log's applied index and term
+	log         *slog.Logger
+	observe     func(kind string, d time.Duration)
+	start       time.Time
 }
 
-// Persist streams the snapshot and then releases its read transaction at
-// once: not every caller calls Release (raft.RecoverCluster does not), and
-// an open read transaction would hold off Replace and Close.
+// Persist writes the metadata header only (snapshotStore's sink keeps it
+// in meta.json, fsynced): its cost does not grow with the log.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	defer s.snap.Close()
-	n, err := s.snap.WriteTo(sink)
-	if err != nil {
+	if _, err := sink.Write(encodeMetaHeader(s.index, s.term)); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("snapshot persist: %w", err)
 	}
-	s.log.Debug("snapshot persisted", "bytes", n)
-	err = sink.Close()
-	if err == nil && s.observe != nil {
-		s.observe("snapshot", time.Since(s.start))
+	err := sink.Close()
+	if err == nil {
+		s.log.Debug("snapshot persisted", "state_index", s.index)
+		if s.observe != nil {
+			s.observe("snapshot", time.Since(s.start))
+		}
 	}
 	return err
 }
 
-func (s *fsmSnapshot) Release() { s.snap.Close() }
+// Release does nothing: the snapshot holds no resources.
+func (s *fsmSnapshot) Release() {}

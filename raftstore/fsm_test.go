@@ -3,6 +3,7 @@ package raftstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -128,7 +129,10 @@ func TestFSMInvalidRequestIsAResultNotAFailure(t *testing.T) {
 	}
 }
 
-func TestFSMSnapshotRestore(t *testing.T) {
+// TestFSMSnapshotIsMetadataOnly: the FSM's snapshot captures the applied
+// index and term, and Persist writes only the metadata header; what a
+// follower installs is the live log, streamed later (snapshotStore.Open).
+func TestFSMSnapshotIsMetadataOnly(t *testing.T) {
 	src := mustDB(t)
 	f := mustFSM(t, src)
 	mustApply(t, f, appendEntry(1, "s", "a", "b"))
@@ -145,18 +149,73 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	if sink.cancelled {
 		t.Fatal("a successful Persist cancelled its sink")
 	}
+	if idx, term, ok := decodeMetaHeader(sink.Bytes()); !ok || idx != 1 || term != 1 {
+		t.Fatalf("persisted %d bytes %q: want the metadata header at 1/1", sink.Len(), sink.Bytes())
+	}
+}
 
-	dst := mustDB(t)
-	g := mustFSM(t, dst)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+// TestFSMRestoreNewerStateSkipsWhatItHolds: a follower installs a state
+// newer than the snapshot's index (the leader streams its current log).
+// The FSM then skips the entries after the snapshot's index that the
+// state already holds, by the state's applied index and not by event ids
+// (here the replayed entries carry other ids, which would be appended if
+// they were applied), and applies the next one.
+func TestFSMRestoreNewerStateSkipsWhatItHolds(t *testing.T) {
+	src := mustDB(t)
+	f := mustFSM(t, src)
+	for i := uint64(1); i <= 5; i++ {
+		mustApply(t, f, appendEntry(i, "s", fmt.Sprintf("e%d", i)))
+	}
+	// The snapshot was taken at index 3; the state streamed is at 5.
+	var state bytes.Buffer
+	if _, err := src.WriteTo(&state); err != nil {
 		t.Fatal(err)
 	}
-	si, _ := dst.Store("s")
-	if si.LastSeq != 2 {
-		t.Fatalf("restored last seq %d, want 2", si.LastSeq)
+
+	dst := mustDB(t)
+	mustApply(t, mustFSM(t, dst), appendEntry(1, "other", "x"))
+	g := mustFSM(t, dst)
+	if err := g.Restore(io.NopCloser(&state)); err != nil {
+		t.Fatal(err)
 	}
-	if i, _ := g.appliedIndex(); i != 1 {
-		t.Fatalf("restored applied index %d, want 1", i)
+	if i, _ := g.appliedIndex(); i != 5 {
+		t.Fatalf("applied index after restore %d, want 5", i)
+	}
+	res := g.ApplyBatch([]*raft.Log{appendEntry(4, "s", "not-e4"), appendEntry(5, "s", "not-e5"), appendEntry(6, "s", "e6")})
+	if res[0] != nil || res[1] != nil {
+		t.Fatalf("entries the state holds were applied: %v %v", res[0], res[1])
+	}
+	mustApply(t, f, appendEntry(6, "s", "e6"))
+	a, _ := src.Store("s")
+	b, _ := dst.Store("s")
+	if b.LastSeq != 6 || a.HeadHash != b.HeadHash {
+		t.Fatalf("after the install: %+v, leader %+v", b, a)
+	}
+	if _, err := dst.Store("other"); !errors.Is(err, hlog.ErrStoreNotFound) {
+		t.Fatalf("the old state survived the install: %v", err)
+	}
+}
+
+// TestFSMRestoreHeaderKeepsTheLiveLog: the metadata header (what a local
+// snapshot store hands herald recover) keeps the live log when it is at
+// the header's index or later, and is ErrEventLogLost when it is behind.
+func TestFSMRestoreHeaderKeepsTheLiveLog(t *testing.T) {
+	d := mustDB(t)
+	f := mustFSM(t, d)
+	mustApply(t, f, appendEntry(1, "s", "a"), appendEntry(2, "s", "b"))
+	g := mustFSM(t, d)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(encodeMetaHeader(2, 1)))); err != nil {
+		t.Fatal(err)
+	}
+	if si, _ := d.Store("s"); si.LastSeq != 2 {
+		t.Fatalf("live log changed: %+v", si)
+	}
+	if i, _ := g.appliedIndex(); i != 2 {
+		t.Fatalf("applied %d", i)
+	}
+	err := g.Restore(io.NopCloser(bytes.NewReader(encodeMetaHeader(3, 1))))
+	if !errors.Is(err, ErrEventLogLost) {
+		t.Fatalf("restore of a header past the log: %v", err)
 	}
 }
 

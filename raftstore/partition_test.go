@@ -15,20 +15,20 @@ import (
 )
 
 // memCluster is three Stores over raft's in-memory transport, which the
-// test can partition.
+// test can partition. A tweak changes node i's configuration.
 type memCluster struct {
 	t      *testing.T
 	stores []*Store
 	trans  []*raft.InmemTransport
 }
 
-func newMemCluster(t *testing.T) *memCluster {
+func newMemCluster(t *testing.T, tweak ...func(i int, c *Config)) *memCluster {
 	t.Helper()
 	c := &memCluster{t: t}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for i := 0; i < 3; i++ {
 		_, tr := raft.NewInmemTransportWithTimeout(raft.ServerAddress(fmt.Sprintf("mem%d", i)), 200*time.Millisecond)
-		s, err := New(Config{
+		cfg := Config{
 			ID:                 fmt.Sprintf("m%d", i),
 			Dir:                t.TempDir(),
 			Bind:               "unused",
@@ -40,7 +40,11 @@ func newMemCluster(t *testing.T) *memCluster {
 			LeaderLeaseTimeout: 50 * time.Millisecond,
 			ApplyTimeout:       time.Second,
 			transport:          tr,
-		})
+		}
+		for _, fn := range tweak {
+			fn(i, &cfg)
+		}
+		s, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,9 +17,12 @@ const recoverAttempts = 6
 // exactly servers: the way back from a lost quorum (the survivors are told
 // who is left, then started). Every entry in the node's Raft log is
 // applied to the event log first, then a snapshot records the new
-// configuration. Run it on every survivor, with the same servers, while
+// configuration (metadata only, like every snapshot: the event log stays
+// where it is). Run it on every survivor, with the same servers, while
 // no node is running. Entries the lost nodes committed but this node
-// never received are gone: recover the most up-to-date survivors.
+// never received are gone: recover the most up-to-date survivors. A node
+// whose event log is behind its newest snapshot (events.db lost) is
+// refused with ErrEventLogLost before anything is changed.
 func Recover(dir string, db *hlog.DB, logger *slog.Logger, servers []Server) error {
 	if len(servers) == 0 {
 		return errors.New("raftstore: recover: no servers given")
@@ -60,9 +63,13 @@ func Recover(dir string, db *hlog.DB, logger *slog.Logger, servers []Server) err
 		return fmt.Errorf("raftstore: recover: %w", err)
 	}
 	defer logs.Close()
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hcl)
+	snaps, err := newSnapshotStore(dir, db, logger, true)
 	if err != nil {
 		return err
+	}
+	applied, _ := f.appliedIndex()
+	if _, err := snaps.behind(applied); err != nil {
+		return fmt.Errorf("raftstore: recover: %w", err)
 	}
 	_, trans := raft.NewInmemTransport("")
 	rc := raft.DefaultConfig()

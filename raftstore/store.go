@@ -140,9 +140,9 @@ func New(cfg Config) (*Store, error) {
 	return &Store{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}, nil
 }
 
-// Open opens Raft's stores, restores the event log from the newest
-// snapshot if (and only if) the log is behind it, starts the transport and
-// Raft, and bootstraps when asked and no state exists.
+// Open opens Raft's stores, checks the event log against the newest
+// snapshot (restoreIfBehind), starts the transport and Raft, and
+// bootstraps when asked and no state exists.
 func (s *Store) Open() (err error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o700); err != nil {
 		return fmt.Errorf("raftstore: %w", err)
@@ -175,9 +175,9 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, 2, hcl)
+	snaps, err := newSnapshotStore(s.cfg.Dir, s.cfg.DB, s.log, false)
 	if err != nil {
-		return fmt.Errorf("raftstore: snapshots: %w", err)
+		return err
 	}
 	if err := s.restoreIfBehind(snaps); err != nil {
 		return err
@@ -255,23 +255,22 @@ func (s *Store) Open() (err error) {
 	return nil
 }
 
-// restoreIfBehind installs the newest snapshot into the event log when the
-// log's applied index is older than the snapshot (e.g. the log file was
-// lost). When the log is at or past the snapshot it is left alone.
-func (s *Store) restoreIfBehind(snaps *raft.FileSnapshotStore) error {
-	list, err := snaps.List()
-	if err != nil || len(list) == 0 {
+// restoreIfBehind checks the event log against the newest snapshot
+// before raft starts. At or past it, the log is left alone. Behind a
+// metadata-only snapshot (events.db lost, or replaced by an older copy)
+// it is ErrEventLogLost: nothing here holds the state to rebuild it from.
+// Behind a full snapshot (one received from a leader, or left by an
+// earlier release) the log is restored from it.
+func (s *Store) restoreIfBehind(snaps *snapshotStore) error {
+	applied, _ := s.fsm.appliedIndex()
+	id, err := snaps.behind(applied)
+	if err != nil || id == "" {
 		return err
 	}
-	meta := list[0]
-	applied, _ := s.fsm.appliedIndex()
-	if applied >= meta.Index {
-		return nil
-	}
-	s.log.Warn("event log is behind the newest snapshot; restoring", "applied", applied, "snapshot_index", meta.Index)
-	_, rc, err := snaps.Open(meta.ID)
+	s.log.Warn("event log is behind the newest snapshot; restoring it from the snapshot's full copy", "applied", applied, "snapshot", id)
+	_, rc, err := snaps.Open(id)
 	if err != nil {
-		return fmt.Errorf("raftstore: open snapshot %s: %w", meta.ID, err)
+		return fmt.Errorf("raftstore: open snapshot %s: %w", id, err)
 	}
 	return s.fsm.Restore(rc)
 }
