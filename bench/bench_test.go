@@ -171,6 +171,32 @@ func TestRunEveryScenario(t *testing.T) {
 	}
 }
 
+// TestScale: the scale scenario fills the store to each checkpoint and
+// measures there; it runs only when named.
+func TestScale(t *testing.T) {
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Options{Dir: t.TempDir(), Nodes: 1, Scenarios: []string{"scale"}, ScaleCheckpoints: []int{2000, 6000},
+		Payload: 64, Duration: 300 * time.Millisecond, Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(res) != 2 || res[0].Name != "scale-2k" || res[1].Name != "scale-6k" {
+		t.Fatalf("results: %+v", res)
+	}
+	for i, r := range res {
+		in := toInt(r.Params["events_in_log"])
+		if in < int64([]int{2000, 6000}[i]) || r.Throughput <= 0 || r.P99 <= 0 || toInt(r.Params["reads"]) == 0 || toInt(r.Params["data_dir_bytes"]) == 0 {
+			t.Fatalf("%s: %+v", r.Name, r)
+		}
+	}
+	if toInt(res[1].Params["events_in_log"]) <= toInt(res[0].Params["events_in_log"]) || !strings.Contains(out.String(), "scale-6k") {
+		t.Fatalf("the second stage did not grow the log:\n%s", out.String())
+	}
+	if _, err := Run(context.Background(), Options{Dir: t.TempDir(), Scenarios: []string{"scalee"}}); err == nil || !strings.Contains(err.Error(), "scale") {
+		t.Fatalf("unknown scenario: %v", err)
+	}
+}
+
 // TestDeliverReportsLostEvents: a receiver that answers 204 without
 // recording (a delivery lost on the way) must show up as lost, not hang
 // the run or count as delivered.

@@ -12,8 +12,12 @@ import (
 	"time"
 )
 
-// Scenarios, in the order Run runs them.
+// Scenarios, in the order Run runs them: all of them by default.
 var Scenarios = []string{"baseline", "publish", "publish-batch", "deliver", "deliver-ordered", "latency", "failover"}
+
+// Optional scenarios run only when named: scale fills a store to millions
+// of events (minutes, gigabytes).
+var Optional = []string{"scale"}
 
 // Options configure Run. Zero values take the defaults, which finish all
 // scenarios in about a minute on a 2-core machine.
@@ -41,6 +45,10 @@ type Options struct {
 	Deliveries    int   // deliveries per deliver run (default 50,000)
 	OrderedSubs   int   // deliver-ordered subscriptions (default 10)
 	OrderedEvents int   // events of deliver-ordered (default 2,000; each goes to every subscription)
+
+	// ScaleCheckpoints are the log sizes the scale scenario measures at
+	// (default 100,000, 300,000 and 1,000,000).
+	ScaleCheckpoints []int
 
 	Receiver ReceiverConfig
 	Logger   *slog.Logger // the in-process nodes' logger
@@ -103,11 +111,11 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	want := map[string]bool{}
 	for _, s := range o.Scenarios {
 		known := false
-		for _, k := range Scenarios {
+		for _, k := range append(Scenarios[:len(Scenarios):len(Scenarios)], Optional...) {
 			known = known || k == s
 		}
 		if !known {
-			return nil, fmt.Errorf("bench: unknown scenario %q (%s)", s, strings.Join(Scenarios, ", "))
+			return nil, fmt.Errorf("bench: unknown scenario %q (%s)", s, strings.Join(append(Scenarios[:len(Scenarios):len(Scenarios)], Optional...), ", "))
 		}
 		want[s] = true
 	}
@@ -216,6 +224,21 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			return results, err
 		}
 		add(r)
+	}
+	if step("scale") {
+		var dataDir string
+		if cluster != nil {
+			dataDir = cluster.Nodes[0].DataDir()
+		}
+		rs, err := Scale(ctx, ScaleConfig{Target: target, APIKey: o.APIKey, Checkpoints: o.ScaleCheckpoints, Payload: o.Payload,
+			Window: min(o.Duration, 3*time.Second), DataDir: dataDir, Progress: o.Progress})
+		for _, r := range rs {
+			results = append(results, r)
+			fmt.Fprintln(o.Out, ScaleLine(r))
+		}
+		if err != nil {
+			return results, err
+		}
 	}
 	if step("failover") {
 		r, err := Failover(ctx, cluster, FailoverConfig{Clients: 16, Payload: o.Payload, Before: o.Duration * 3 / 8,

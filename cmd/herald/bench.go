@@ -14,7 +14,7 @@ import (
 )
 
 type benchOpts struct {
-	scenario, target, subs, jsonOut, logLevel, apiKey                                string
+	scenario, target, subs, jsonOut, logLevel, apiKey, scaleAt                       string
 	nodes, clients, batch, payload, inFlight, deliveries, orderedSubs, orderedEvents int
 	duration, recvLatency                                                            time.Duration
 	rate, recvFail                                                                   float64
@@ -28,7 +28,9 @@ func newBenchCmd() *cobra.Command {
 		Long: fmt.Sprintf(`Run benchmark scenarios on an in-process loopback cluster (or --target, a
 running one) and print a table of the results.
 
-Scenarios (default all, in this order): %s.`, strings.Join(bench.Scenarios, ", ")),
+Scenarios (default all, in this order): %s.
+Run only when named: %s (fills a store to --scale-checkpoints events and
+measures publish rate, read latency, snapshots and disk use at each).`, strings.Join(bench.Scenarios, ", "), strings.Join(bench.Optional, ", ")),
 		Example: `herald bench --scenario deliver --subs 1,10 --json out.json
 herald bench --target http://127.0.0.1:8080 --scenario publish,latency`,
 		Args: nargs(0, 1, "at most one SCENARIO"),
@@ -49,6 +51,7 @@ herald bench --target http://127.0.0.1:8080 --scenario publish,latency`,
 	fs.IntVar(&o.deliveries, "deliveries", 50000, "deliveries per deliver run (events = deliveries / subscriptions)")
 	fs.IntVar(&o.orderedSubs, "ordered-subs", 10, "subscriptions for deliver-ordered")
 	fs.IntVar(&o.orderedEvents, "ordered-events", 2000, "events for deliver-ordered (each goes to every subscription)")
+	fs.StringVar(&o.scaleAt, "scale-checkpoints", "100000,300000,1000000", "log sizes the scale scenario measures at")
 	fs.DurationVar(&o.recvLatency, "receiver-latency", 0, "latency the local receiver adds to every answer")
 	fs.Float64Var(&o.recvFail, "receiver-fail-rate", 0, "fraction of deliveries the local receiver answers with 503")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this `FILE`")
@@ -71,6 +74,14 @@ func (o *benchOpts) run(cmd *cobra.Command, positional []string) error {
 		}
 		fanouts = append(fanouts, n)
 	}
+	var checkpoints []int
+	for _, s := range splitList(o.scaleAt) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || (len(checkpoints) > 0 && n <= checkpoints[len(checkpoints)-1]) {
+			return usagef("%s: %q is not a positive number above the one before", flagRef(cmd, "scale-checkpoints"), s)
+		}
+		checkpoints = append(checkpoints, n)
+	}
 	if o.recvFail < 0 || o.recvFail >= 1 {
 		return usagef("%s must be in [0, 1)", flagRef(cmd, "receiver-fail-rate"))
 	}
@@ -90,7 +101,8 @@ func (o *benchOpts) run(cmd *cobra.Command, positional []string) error {
 	results, runErr := bench.Run(ctx, bench.Options{
 		Target: o.target, APIKey: o.apiKey, Nodes: o.nodes, Scenarios: scenarios,
 		Clients: o.clients, Batch: o.batch, Payload: o.payload, Duration: o.duration, Rate: o.rate,
-		Subs: fanouts, InFlight: o.inFlight, Deliveries: o.deliveries, OrderedSubs: o.orderedSubs, OrderedEvents: o.orderedEvents,
+		ScaleCheckpoints: checkpoints,
+		Subs:             fanouts, InFlight: o.inFlight, Deliveries: o.deliveries, OrderedSubs: o.orderedSubs, OrderedEvents: o.orderedEvents,
 		Receiver: bench.ReceiverConfig{Latency: o.recvLatency, FailRate: o.recvFail},
 		Logger:   logger, Out: lineWriter{stdout, tty}, Progress: progress,
 	})
