@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -11,25 +10,8 @@ import (
 // The fake reports health from its log as node does, so that every
 // subscription answer the tests get carries a health object the OpenAPI
 // document must describe.
-func (f *fakeService) SubscriptionHealth(sub *hlog.Subscription) (SubscriptionHealth, error) {
-	var h SubscriptionHealth
-	if st, err := f.db.Store(sub.Store); err == nil && st.LastSeq > sub.Cursor {
-		h.LagEvents = st.LastSeq - sub.Cursor
-		if ev, err := f.db.GetSeq(sub.Store, sub.Cursor+1); err == nil {
-			h.OldestPendingAt = ev.Timestamp
-		}
-	}
-	n, err := f.db.RetryCount(sub.ID)
-	if err != nil && !errors.Is(err, hlog.ErrSubscriptionNotFound) {
-		return h, err
-	}
-	h.RetryPending = n
-	if a, ok, err := f.db.LastAttempt(sub.ID); err != nil {
-		return h, err
-	} else if ok {
-		h.LastAttempt = &a
-	}
-	return h, nil
+func (f *fakeService) SubscriptionHealth(sub *hlog.Subscription) (hlog.Health, error) {
+	return f.db.Health(sub)
 }
 
 // TestSubscriptionReadsCarryHealth: GET one and GET all add health; the

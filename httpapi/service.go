@@ -169,16 +169,7 @@ type KeyService interface {
 // delivery is going for a subscription (package node does): the API adds
 // it to every subscription it reads.
 type HealthService interface {
-	SubscriptionHealth(sub *hlog.Subscription) (SubscriptionHealth, error)
-}
-
-// SubscriptionHealth is what a HealthService reports (api.SubscriptionHealth
-// says what each field means); LastAttempt is nil before the first.
-type SubscriptionHealth struct {
-	LagEvents       uint64
-	OldestPendingAt time.Time
-	RetryPending    int
-	LastAttempt     *hlog.Attempt
+	SubscriptionHealth(sub *hlog.Subscription) (hlog.Health, error)
 }
 
 // JoinService lets new nodes into the cluster: join tokens, and the

@@ -232,7 +232,10 @@ func (a *API) health(sub *hlog.Subscription) (*api.SubscriptionHealth, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &api.SubscriptionHealth{LagEvents: h.LagEvents, OldestPendingAt: h.OldestPendingAt.UTC(), RetryPending: h.RetryPending}
+	out := &api.SubscriptionHealth{LagEvents: h.LagEvents, RetryPending: h.RetryPending}
+	if !h.OldestPendingAt.IsZero() {
+		out.OldestPendingAt = h.OldestPendingAt.UTC()
+	}
 	if h.LastAttempt != nil {
 		d := toDelivery(h.LastAttempt)
 		d.RequestHeaders, d.ResponseHeaders, d.ResponseBody = nil, nil, ""

@@ -2,7 +2,9 @@ package log
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -189,4 +191,43 @@ func (d *DB) LastAttempt(id string) (a Attempt, ok bool, err error) {
 		return nil
 	})
 	return a, ok, err
+}
+
+// Health is how delivery stands for a subscription in this copy of the
+// log: the store's events after its cursor (LagEvents) and the time of
+// the first of them, its retry set's size, and its newest attempt (nil
+// before the first).
+type Health struct {
+	LagEvents       uint64
+	OldestPendingAt time.Time
+	RetryPending    int
+	LastAttempt     *Attempt
+}
+
+// Health reports sub's delivery health. A store without events yet has
+// no lag; a subscription deleted meanwhile has no retries or attempts.
+func (d *DB) Health(sub *Subscription) (Health, error) {
+	var h Health
+	st, err := d.Store(sub.Store)
+	switch {
+	case errors.Is(err, ErrStoreNotFound):
+	case err != nil:
+		return h, err
+	case st.LastSeq > sub.Cursor:
+		h.LagEvents = st.LastSeq - sub.Cursor
+		if ev, err := d.GetSeq(sub.Store, max(sub.Cursor+1, st.FirstSeq)); err == nil {
+			h.OldestPendingAt = ev.Timestamp
+		}
+	}
+	if h.RetryPending, err = d.RetryCount(sub.ID); err != nil && !errors.Is(err, ErrSubscriptionNotFound) {
+		return h, err
+	}
+	a, ok, err := d.LastAttempt(sub.ID)
+	if err != nil && !errors.Is(err, ErrSubscriptionNotFound) {
+		return h, err
+	}
+	if ok {
+		h.LastAttempt = &a
+	}
+	return h, nil
 }

@@ -159,9 +159,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	last := map[string]uint64{}
 	for _, s := range stores {
-		last[s.Name] = s.LastSeq
 		gauge(descLogEvents, float64(s.Events), s.Name)
 	}
 	subs, err := n.db.Subscriptions("")
@@ -170,21 +168,17 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := time.Now()
 	for _, s := range subs {
-		lag := uint64(0)
-		if l := last[s.Store]; l > s.Cursor {
-			lag = l - s.Cursor
+		h, err := n.db.Health(&s)
+		if err != nil {
+			continue
 		}
-		gauge(descLagEvents, float64(lag), s.Store, s.ID)
+		gauge(descLagEvents, float64(h.LagEvents), s.Store, s.ID)
 		age := 0.0
-		if lag > 0 {
-			if ev, err := n.db.GetSeq(s.Store, s.Cursor+1); err == nil {
-				age = max(now.Sub(ev.Timestamp).Seconds(), 0)
-			}
+		if !h.OldestPendingAt.IsZero() {
+			age = max(now.Sub(h.OldestPendingAt).Seconds(), 0)
 		}
 		gauge(descLagSeconds, age, s.Store, s.ID)
-		if k, err := n.db.RetryCount(s.ID); err == nil {
-			gauge(descRetryPending, float64(k), s.Store, s.ID)
-		}
+		gauge(descRetryPending, float64(h.RetryPending), s.Store, s.ID)
 		open := 0.0
 		if s.BreakerOpen {
 			open = 1

@@ -443,30 +443,7 @@ func (n *Node) stopDelivery() {
 }
 
 // SubscriptionHealth reports how delivery is going for sub, from this
-// node's copy of the log: the events after its cursor (and the time of
-// the first), its retry set and its newest attempt.
-func (n *Node) SubscriptionHealth(sub *hlog.Subscription) (httpapi.SubscriptionHealth, error) {
-	var h httpapi.SubscriptionHealth
-	st, err := n.db.Store(sub.Store)
-	switch {
-	case errors.Is(err, hlog.ErrStoreNotFound):
-	case err != nil:
-		return h, err
-	case st.LastSeq > sub.Cursor:
-		h.LagEvents = st.LastSeq - sub.Cursor
-		if ev, err := n.db.GetSeq(sub.Store, max(sub.Cursor+1, st.FirstSeq)); err == nil {
-			h.OldestPendingAt = ev.Timestamp
-		}
-	}
-	if h.RetryPending, err = n.db.RetryCount(sub.ID); err != nil && !errors.Is(err, hlog.ErrSubscriptionNotFound) {
-		return h, err
-	}
-	a, ok, err := n.db.LastAttempt(sub.ID)
-	if err != nil && !errors.Is(err, hlog.ErrSubscriptionNotFound) {
-		return h, err
-	}
-	if ok {
-		h.LastAttempt = &a
-	}
-	return h, nil
+// node's copy of the log.
+func (n *Node) SubscriptionHealth(sub *hlog.Subscription) (hlog.Health, error) {
+	return n.db.Health(sub)
 }
