@@ -366,6 +366,20 @@ func TestDashboard(t *testing.T) {
 	}
 	p.waitJS("the live event on top", fmt.Sprintf(`(() => { const r = document.querySelector("table[aria-label=Events] tbody tr"); return !!r && r.cells[0].innerText === "%d" && r.innerText.includes("stock.moved") })()`, live.Events[0].Seq))
 
+	// Pause asks first; cancelled, nothing changes.
+	p.open("#/stores/shop-1/webhooks/" + sub.ID)
+	p.waitText("orders to the ERP")
+	p.click(button("Pause"))
+	p.waitText("Pause webhook?")
+	p.click(`//dialog//button[normalize-space()="Cancel"]`)
+	if s, err := c.Subscription(ctx, "shop-1", sub.ID, nil); err != nil || s.Status != api.StatusActive {
+		t.Fatalf("a cancelled pause changed the webhook: %+v %v", s, err)
+	}
+
+	// The keys page lists the keys; the cluster page the nodes.
+	p.open("#/keys")
+	p.waitJS("the key rows", `[...document.querySelectorAll("table[aria-label='API keys'] tr")].some(tr => tr.innerText.includes("support"))`)
+	p.screenshot("keys")
 	// The cluster page.
 	p.open("#/cluster")
 	p.waitJS("the node row", `[...document.querySelectorAll("table[aria-label=Nodes] tr")].some(tr => tr.innerText.includes("n1") && tr.innerText.includes("leader"))`)

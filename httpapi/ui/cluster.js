@@ -55,7 +55,7 @@ export async function keysView(ctx) {
       } }, 'Revoke')],
     ], keys, { label: 'API keys' }) : empty('No keys.'));
   };
-  const name = h('input', { type: 'text', required: true });
+  const name = h('input', { type: 'text', required: true, placeholder: 'checkout-publisher' });
   const admin = h('input', { type: 'checkbox' });
   const stores = h('input', { type: 'text', placeholder: 'shop-1, plant-*' });
   const acts = ['publish', 'read', 'subscriptions'].map((a) => h('input', { type: 'checkbox', value: a, 'aria-label': a }));

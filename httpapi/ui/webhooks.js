@@ -154,8 +154,13 @@ function detailView(ctx, s, reload) {
     h('div', { class: 'detail-head' }, h('h2', {}, 'Webhook'), h('a', { href: base + '/webhooks', class: 'button' }, 'Close')),
     h('div', { class: 'actions wrap' },
       act('Send test event', () => sendTest(ctx, s), 'primary'),
-      s.status === 'active' ? act('Pause', async () => { await post(subPath(ctx.store, s.id) + '/pause'); reload(); })
-        : act('Enable', async () => { await post(subPath(ctx.store, s.id) + '/enable'); reload(); }),
+      s.status === 'active' ? act('Pause', async () => {
+        if (!(await confirm('Pause webhook?', `Stop delivering to ${s.url}? Events wait (and count as lag) until it is enabled again.`, 'Pause', false))) return;
+        await post(subPath(ctx.store, s.id) + '/pause'); reload();
+      }) : act('Enable', async () => {
+        if (!(await confirm('Enable webhook?', `Deliver to ${s.url} again, starting with the events that waited.`, 'Enable', false))) return;
+        await post(subPath(ctx.store, s.id) + '/enable'); reload();
+      }),
       h('a', { class: 'button', href: `${base}/webhooks/${encodeURIComponent(s.id)}/edit` }, 'Edit'),
       act('Rotate secret', () => rotate(ctx, s, reload)),
       act('Replay', () => replayDialog(ctx, s)),
