@@ -31,8 +31,10 @@ func TestUIServed(t *testing.T) {
 	f := newFake(t)
 	srv, _ := newAuthServer(t, f)
 	r, body := uiGet(t, srv, "/")
-	if r.StatusCode != http.StatusFound || r.Header.Get("Location") != UIPath {
-		t.Fatalf("GET /: %d %s", r.StatusCode, r.Header.Get("Location"))
+	for _, p := range []string{"/", "/ui"} {
+		if r, _ = uiGet(t, srv, p); r.StatusCode != http.StatusFound || r.Header.Get("Location") != UIPath {
+			t.Fatalf("GET %s: %d %s", p, r.StatusCode, r.Header.Get("Location"))
+		}
 	}
 	r, body = uiGet(t, srv, "/ui/")
 	if r.StatusCode != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, `src="app.js"`) {
