@@ -30,7 +30,9 @@ const uiCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 func (a *API) registerUI() {
-	toUI := func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) { http.Redirect(w, r, UIPath, http.StatusFound) }
+	toUI := func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		http.Redirect(w, r, UIPath, http.StatusFound)
+	}
 	a.router.Handle(http.MethodGet, "/", toUI)
 	a.router.Handle(http.MethodGet, "/ui", toUI)
 	a.router.Handle(http.MethodGet, "/ui/*file", a.uiFile)
