@@ -97,9 +97,12 @@ func TestTLSCluster(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
 	// Forced into the configuration, it still receives nothing.
-	if err := leader.raft.AddVoter(imp.ID(), imp.RaftAddr(), 5*time.Second); err != nil {
-		t.Fatalf("add impostor to the configuration: %v", err)
-	}
+	// (On the current leader: leadership may have moved on a busy machine.)
+	var addErr error
+	waitFor(t, 20*time.Second, "the impostor added to the configuration", func() bool {
+		addErr = leaderOf(t, nodes).raft.AddVoter(imp.ID(), imp.RaftAddr(), 5*time.Second)
+		return addErr == nil
+	})
 	for i := 0; i < 5; i++ {
 		if _, err := client.Publish(context.Background(), "s", api.NewEvent{Type: "t", Data: json.RawMessage(`2`)}); err != nil {
 			t.Fatalf("publish with impostor in config: %v", err)
@@ -109,9 +112,7 @@ func TestTLSCluster(t *testing.T) {
 	if _, err := imp.DB().Store("s"); err == nil {
 		t.Fatal("impostor received entries")
 	}
-	if !leader.raft.Unreachable(imp.ID()) {
-		waitFor(t, 10*time.Second, "leader reports the impostor unreachable", func() bool { return leader.raft.Unreachable(imp.ID()) })
-	}
+	waitFor(t, 10*time.Second, "the leader reports the impostor unreachable", func() bool { return leaderOf(t, nodes).raft.Unreachable(imp.ID()) })
 }
 
 // TestOperatorPKIJoinerNeedsSecretsKey: with the operator's certificates
