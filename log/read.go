@@ -137,6 +137,16 @@ func (d *DB) GetSeq(store string, seq uint64) (Event, error) {
 	return ev, err
 }
 
+// readStoreMeta reads store's metadata, or ErrStoreNotFound before its
+// first event.
+func readStoreMeta(tx *bolt.Tx, store string) (storeMeta, error) {
+	v := tx.Bucket(bucketStores).Get([]byte(store))
+	if v == nil {
+		return storeMeta{}, fmt.Errorf("%w: %s", ErrStoreNotFound, store)
+	}
+	return decodeStoreMeta(store, v)
+}
+
 // Store returns a store's summary, or ErrStoreNotFound.
 func (d *DB) Store(name string) (StoreInfo, error) {
 	if err := ValidateStoreName(name); err != nil {
@@ -144,11 +154,7 @@ func (d *DB) Store(name string) (StoreInfo, error) {
 	}
 	var si StoreInfo
 	err := d.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketStores).Get([]byte(name))
-		if v == nil {
-			return fmt.Errorf("%w: %s", ErrStoreNotFound, name)
-		}
-		m, err := decodeStoreMeta(name, v)
+		m, err := readStoreMeta(tx, name)
 		if err != nil {
 			return err
 		}
@@ -180,11 +186,7 @@ func (d *DB) Stores() ([]StoreInfo, error) {
 // behind "two nodes with the same head hash hold the same log".
 func (d *DB) VerifyChain(store string) error {
 	return d.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketStores).Get([]byte(store))
-		if v == nil {
-			return fmt.Errorf("%w: %s", ErrStoreNotFound, store)
-		}
-		m, err := decodeStoreMeta(store, v)
+		m, err := readStoreMeta(tx, store)
 		if err != nil {
 			return err
 		}

@@ -362,11 +362,7 @@ func (d *DB) Types(store string) (StoreTypes, error) {
 	}
 	var out StoreTypes
 	err := d.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketStores).Get([]byte(store))
-		if v == nil {
-			return fmt.Errorf("%w: %s", ErrStoreNotFound, store)
-		}
-		m, err := decodeStoreMeta(store, v)
+		m, err := readStoreMeta(tx, store)
 		if err != nil {
 			return err
 		}
