@@ -64,12 +64,7 @@ func TestUpgradeDropsFullSnapshots(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the previous release and runs herald processes")
 	}
-	old := buildRelease(t, lastRelease)
-	c := newCluster(t, 1)
-	n := c.nodes[0]
-	n.bin = old
-	n.start()
-	testutil.WaitFor(t, 20*time.Second, "old node ready", func() bool { return ready(n.http) })
+	n := startOldSingleNode(t)
 	data := json.RawMessage(`"` + strings.Repeat("x", 2000) + `"`)
 	published := 0
 	publish := func() {
@@ -83,7 +78,7 @@ func TestUpgradeDropsFullSnapshots(t *testing.T) {
 		publish()
 	}
 	n.term()
-	recoverWith(t, old, n)
+	recoverWith(t, n.bin, n) // the previous release's own recover
 	full, states := snapshotDisk(t, n.dir)
 	if states != 1 || full < 50*2000 {
 		t.Fatalf("the previous release's snapshot: %d bytes, %d state files (want a full copy)", full, states)

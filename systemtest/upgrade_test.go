@@ -265,6 +265,18 @@ func onLogStore(dir, kind string) bool {
 	return (boltErr == nil) == (kind == "bolt") && (walErr == nil) == (kind == "wal")
 }
 
+// startOldSingleNode starts a one-node cluster of the previous release and
+// waits until it is ready.
+func startOldSingleNode(t *testing.T) *node {
+	t.Helper()
+	c := newCluster(t, 1)
+	n := c.nodes[0]
+	n.bin = buildRelease(t, lastRelease)
+	n.start()
+	testutil.WaitFor(t, 20*time.Second, "old node ready", func() bool { return ready(n.http) })
+	return n
+}
+
 // TestSingleNodeUpgradeFromLastRelease: a single node of the previous
 // release starts on this version without any step: it makes its CA and
 // certificate (it is the cluster's only member) and its first admin key,
@@ -273,12 +285,7 @@ func TestSingleNodeUpgradeFromLastRelease(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the previous release and runs herald processes")
 	}
-	old := buildRelease(t, lastRelease)
-	c := newCluster(t, 1)
-	n := c.nodes[0]
-	n.bin = old
-	n.start()
-	testutil.WaitFor(t, 20*time.Second, "old node ready", func() bool { return ready(n.http) })
+	n := startOldSingleNode(t)
 	for i := 0; i < 5; i++ {
 		if _, err := apiOf(n.http).Publish(context.Background(), "shop", api.NewEvent{Type: "t", Data: json.RawMessage(`{}`)}); err != nil {
 			t.Fatal(err)
