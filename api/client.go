@@ -246,14 +246,8 @@ func (c *Client) send(ctx context.Context, cl call) (*http.Response, error) {
 			if len(c.bases) > 1 && i < len(c.bases) {
 				wait = 0 // another node first: no reason to wait
 			}
-			if wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil, lastErr
-				case <-t.C:
-				}
+			if wait > 0 && sleep(ctx, wait) != nil {
+				return nil, lastErr
 			}
 		}
 		idx := (first + i) % len(c.bases)
@@ -441,4 +435,16 @@ func consistencyQuery(q *QueryOptions) url.Values {
 		return nil
 	}
 	return url.Values{"consistency": {string(q.Consistency)}}
+}
+
+// sleep waits d, or until ctx is done: then it returns ctx's error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

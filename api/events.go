@@ -112,12 +112,8 @@ func (c *Client) Follow(ctx context.Context, store string, o ReadOptions, fn fun
 			if errors.As(err, &ae) && !ae.Retryable() {
 				return err
 			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
+			if err := sleep(ctx, backoff); err != nil {
+				return err
 			}
 			backoff = min(2*backoff, 5*time.Second)
 			continue

@@ -61,12 +61,8 @@ func (c *Client) Stream(ctx context.Context, store string, o ReadOptions, fn fun
 		if n := len(c.bases); n > 1 {
 			c.preferred.Store((c.preferred.Load() + 1) % int32(n))
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, backoff); err != nil {
+			return err
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
