@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-io/herald/internal/fsutil"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -541,7 +542,7 @@ func (d *DB) Replace(r io.Reader) error {
 		}
 		return errors.Join(fmt.Errorf("log: replace: rename: %w", err), oerr)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return fmt.Errorf("log: replace: %w", err)
 	}
 	db, err := d.openBolt()
@@ -616,15 +617,6 @@ func (d *DB) Check() error {
 	return d.view(func(tx *bolt.Tx) error {
 		return firstCheckError(tx)
 	})
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // firstCheckError drains bbolt's consistency check (its goroutine must run

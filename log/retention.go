@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/herald-io/herald/internal/fsutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -272,7 +273,7 @@ func CompactFile(path string) (before, after int64, err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return 0, 0, err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		return 0, 0, err
 	}
 	nst, err := os.Stat(path)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/herald-io/herald/api"
 	"github.com/herald-io/herald/httpapi"
+	"github.com/herald-io/herald/internal/fsutil"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -303,14 +304,5 @@ func commitFile(tmp, path string) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.SyncDir(filepath.Dir(path))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/herald-io/herald/internal/fsutil"
 )
 
 // The stable-store keys hashicorp/raft (v1.7) writes, in the order it
@@ -135,7 +136,7 @@ func ConvertLogStore(dir, to string, logger *slog.Logger) (res ConvertResult, er
 	if err := os.Rename(tmp, storePath(dir, to)); err != nil {
 		return res, fmt.Errorf("raftstore: convert: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return res, fmt.Errorf("raftstore: convert: %w", err)
 	}
 	if convertHook != nil && convertHook("renamed") {
@@ -150,7 +151,7 @@ func ConvertLogStore(dir, to string, logger *slog.Logger) (res ConvertResult, er
 		return res, fmt.Errorf("raftstore: convert: keep the old store: %w", err)
 	}
 	committed = true
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return res, fmt.Errorf("raftstore: convert: %w", err)
 	}
 	if convertHook != nil && convertHook("committed") {
@@ -358,7 +359,7 @@ func cleanUpConversion(dir, kind string) error {
 	if err := os.Remove(filepath.Join(dir, convertingFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	errs = append(errs, syncDir(dir))
+	errs = append(errs, fsutil.SyncDir(dir))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("raftstore: convert: clean up: %w", err)
 	}
@@ -378,5 +379,5 @@ func writeFileSync(path string, b []byte) error {
 	if err = errors.Join(err, f.Close()); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.SyncDir(filepath.Dir(path))
 }

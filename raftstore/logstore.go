@@ -235,17 +235,6 @@ func logStoreSize(dir, kind string) (int64, error) {
 	return n, nil
 }
 
-// syncDir fsyncs a directory, so that the names created, renamed or
-// removed in it last.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
-}
-
 // noteConversion reports what an unfinished ConvertLogStore left in the
 // dir the node now opens on kind, and removes its marker once it says
 // nothing any more (only one store is left).

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/herald-io/herald/internal/fsutil"
 	hlog "github.com/herald-io/herald/log"
 )
 
@@ -345,16 +346,7 @@ func writeSnapMeta(dir string, m *snapMeta) error {
 	if err := os.Rename(tmp, filepath.Join(dir, snapMetaFile)); err != nil {
 		return err
 	}
-	return syncSnapDir(dir)
-}
-
-func syncSnapDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.SyncDir(dir)
 }
 
 // finish moves a written snapshot's temporary directory into place and
@@ -370,7 +362,7 @@ func (s *snapshotStore) finish(tmpDir string, m *snapMeta) error {
 		os.RemoveAll(tmpDir)
 		return fmt.Errorf("raftstore: snapshot %s: %w", m.ID, err)
 	}
-	if err := syncSnapDir(s.dir); err != nil {
+	if err := fsutil.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("raftstore: snapshot %s: %w", m.ID, err)
 	}
 	return s.reap()

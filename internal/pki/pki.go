@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/herald-io/herald/internal/fsutil"
 )
 
 // Errors of this package. Functions wrap them with %w and add context;
@@ -342,12 +344,7 @@ func WriteFiles(dir string, f Files) error {
 			return err
 		}
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.SyncDir(dir)
 }
 
 // writeFileAtomic writes data to dir/name through a synced temporary

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/herald-io/herald/internal/fsutil"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -170,10 +171,7 @@ func WriteKeyFile(path string, m MasterKey) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	fsutil.SyncDir(dir) // best effort: the key file itself is synced
 	return nil
 }
 
