@@ -33,7 +33,7 @@ func BaselineHTTP(ctx context.Context, recv *Receiver, clients, payload int, d t
 	defer cancel()
 	var n, errs atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func(c int) {
@@ -59,7 +59,8 @@ func BaselineHTTP(ctx context.Context, recv *Receiver, clients, payload int, d t
 	wg.Wait()
 	el := time.Since(start)
 	return Result{Name: "baseline-http", Unit: "requests/s", Params: map[string]any{"clients": clients, "payload": payload},
-		Requests: n.Load(), Errors: errs.Load(), Duration: el, Throughput: float64(n.Load()) / el.Seconds()}, nil
+		Requests: n.Load(), Errors: errs.Load(), Duration: el, Throughput: float64(n.Load()) / el.Seconds(),
+		CPUPerUnit: perUnit(processCPU()-cpu0, n.Load())}, nil
 }
 
 // BaselineFsync measures how many 4 KiB append+fdatasync rounds the disk

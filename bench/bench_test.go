@@ -151,13 +151,16 @@ func TestRunEveryScenario(t *testing.T) {
 			t.Errorf("%s: not well-formed: %+v", r.Name, r)
 		}
 	}
-	for _, n := range []string{"baseline-http", "baseline-fsync", "publish", "publish-batch", "deliver-1", "deliver-3", "deliver-ordered-2", "latency", "failover"} {
+	for _, n := range []string{"baseline-http", "baseline-fsync", "publish", "publish-batch", "deliver-1", "deliver-3", "deliver-live", "deliver-ordered-2", "latency", "failover"} {
 		if _, ok := names[n]; !ok {
 			t.Fatalf("no %s result in %v", n, out.String())
 		}
 	}
 	if d := names["deliver-3"]; d.Deliveries != 3*d.Events || d.Ratio <= 0 || d.Errors != 0 {
 		t.Fatalf("deliver-3: %+v", d)
+	}
+	if d := names["deliver-live"]; d.Deliveries != d.Events || d.Events != 300 || d.Ratio <= 0 || d.Errors != 0 || d.Duplicates != 0 {
+		t.Fatalf("deliver-live: %+v", d)
 	}
 	if l := names["latency"]; l.Deliveries != l.Events || l.P99 <= 0 || l.E2EMax <= 0 {
 		t.Fatalf("latency: %+v", l)

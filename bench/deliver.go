@@ -161,7 +161,7 @@ func Deliver(ctx context.Context, cfg DeliverConfig) (Result, error) {
 	res.Events = int64(published)
 	want := int64(published * cfg.Subscriptions)
 	before := cfg.Receiver.Stats()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for _, s := range subs {
 		if _, err := a.c.EnableSubscription(ctx, a.store, s.ID); err != nil {
 			return res, fmt.Errorf("bench: enable: %w", err)
@@ -193,12 +193,14 @@ func Deliver(ctx context.Context, cfg DeliverConfig) (Result, error) {
 		}
 	}
 	res.Duration = time.Since(start)
+	cpu := processCPU() - cpu0
 	after := cfg.Receiver.Stats()
 	res.Deliveries = after.Delivered - before.Delivered
 	res.Lost = want - res.Deliveries
 	res.Duplicates = after.Duplicates - before.Duplicates
 	res.Errors = after.BadSignatures - before.BadSignatures
 	res.Throughput = float64(res.Deliveries) / res.Duration.Seconds()
+	res.CPUPerUnit = perUnit(cpu, res.Deliveries)
 	return res, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,11 @@ type Result struct {
 	// Failover: kill → first acknowledged publish, → first delivery.
 	PublishGap  time.Duration `json:"publish_gap_ns,omitempty"`
 	DeliveryGap time.Duration `json:"delivery_gap_ns,omitempty"`
+	// CPUPerUnit is the CPU time this process used during the measured
+	// window over the units counted (events, deliveries or requests):
+	// with the in-process cluster the nodes, the receiver and the load
+	// generator together, with a target only the last two.
+	CPUPerUnit time.Duration `json:"cpu_per_unit_ns,omitempty"`
 	// Ratio is Throughput over the matching baseline (0 when none ran).
 	Ratio      float64 `json:"ratio_to_baseline,omitempty"`
 	FirstError string  `json:"first_error,omitempty"`
@@ -82,6 +88,9 @@ func (r Result) String() string {
 	}
 	if r.PublishGap > 0 || r.DeliveryGap > 0 {
 		b += fmt.Sprintf("; gap: publish %v, delivery %v", r.PublishGap.Round(time.Millisecond), r.DeliveryGap.Round(time.Millisecond))
+	}
+	if r.CPUPerUnit > 0 {
+		b += fmt.Sprintf("; cpu %v per %s", rd(r.CPUPerUnit), strings.TrimSuffix(strings.TrimSuffix(r.Unit, "/s"), "s"))
 	}
 	b += fmt.Sprintf("; events=%d", r.Events)
 	if r.Deliveries > 0 {
@@ -234,7 +243,7 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 		hist                   = hdrhistogram.New(1, int64(60*time.Second/time.Microsecond), 3)
 		wg                     sync.WaitGroup
 	)
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for c := 0; c < cfg.Clients; c++ {
 		wg.Add(1)
 		go func(c int) {
@@ -300,6 +309,7 @@ func Publish(ctx context.Context, cfg PublishConfig) (Result, error) {
 	wg.Wait()
 	res.Duration = time.Since(start)
 	res.Requests, res.Events, res.Errors = requests.Load(), events.Load(), errs.Load()
+	res.CPUPerUnit = perUnit(processCPU()-cpu0, res.Events)
 	res.Throughput = float64(res.Events) / res.Duration.Seconds()
 	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
 	res.P50, res.P90, res.P99, res.Max = us(hist.ValueAtQuantile(50)), us(hist.ValueAtQuantile(90)), us(hist.ValueAtQuantile(99)), us(hist.Max())

@@ -13,7 +13,7 @@ import (
 )
 
 // Scenarios, in the order Run runs them: all of them by default.
-var Scenarios = []string{"baseline", "publish", "publish-batch", "deliver", "deliver-ordered", "latency", "failover"}
+var Scenarios = []string{"baseline", "publish", "publish-batch", "deliver", "deliver-live", "deliver-ordered", "latency", "failover"}
 
 // Optional scenarios run only when named: scale fills a store to millions
 // of events (minutes, gigabytes).
@@ -209,6 +209,14 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			add(r)
 		}
 	}
+	if step("deliver-live") {
+		r, err := DeliverLive(ctx, LiveConfig{Target: target, APIKey: o.APIKey, Receiver: recv, Events: o.Deliveries, Batch: o.Batch,
+			Clients: min(o.Clients, 16), MaxInFlight: o.InFlight, Payload: o.Payload, Progress: o.Progress})
+		if err != nil {
+			return results, err
+		}
+		add(r)
+	}
 	if step("deliver-ordered") {
 		r, err := Deliver(ctx, DeliverConfig{Target: target, APIKey: o.APIKey, Store: "bench-deliver-ordered", Receiver: recv, Ordered: true,
 			Subscriptions: o.OrderedSubs, Payload: o.Payload, Events: o.OrderedEvents, Progress: o.Progress})
@@ -254,7 +262,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 // WriteTable prints results as an aligned table.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tthroughput\tunit\tx baseline\tp50\tp99\tack→recv p50\tack→recv p99\tgap\tlost\tdup\terrors\t")
+	fmt.Fprintln(tw, "scenario\tthroughput\tunit\tx baseline\tp50\tp99\tack→recv p50\tack→recv p99\tgap\tcpu/unit\tlost\tdup\terrors\t")
 	dur := func(d time.Duration) string {
 		if d == 0 {
 			return "-"
@@ -274,8 +282,8 @@ func WriteTable(w io.Writer, results []Result) error {
 		if r.Name == "latency" {
 			e50, e99 = rd(r.E2EP50).String(), rd(r.E2EP99).String()
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t\n", r.Name, r.Throughput, r.Unit, ratio,
-			dur(r.P50), dur(r.P99), e50, e99, gap, r.Lost, r.Duplicates, r.Errors)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t\n", r.Name, r.Throughput, r.Unit, ratio,
+			dur(r.P50), dur(r.P99), e50, e99, gap, dur(r.CPUPerUnit), r.Lost, r.Duplicates, r.Errors)
 	}
 	return tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,7 @@ import (
 )
 
 type benchOpts struct {
-	scenario, target, subs, jsonOut, logLevel, apiKey, scaleAt                       string
+	scenario, target, subs, jsonOut, logLevel, apiKey, scaleAt, cpuProfile           string
 	nodes, clients, batch, payload, inFlight, deliveries, orderedSubs, orderedEvents int
 	duration, recvLatency                                                            time.Duration
 	rate, recvFail                                                                   float64
@@ -55,6 +56,7 @@ herald bench --target http://127.0.0.1:8080 --scenario publish,latency`,
 	fs.DurationVar(&o.recvLatency, "receiver-latency", 0, "latency the local receiver adds to every answer")
 	fs.Float64Var(&o.recvFail, "receiver-fail-rate", 0, "fraction of deliveries the local receiver answers with 503")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this `FILE`")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this `FILE` (go tool pprof; with the in-process cluster it covers the nodes, the receiver and the load)")
 	fs.StringVar(&o.logLevel, "log-level", "off", "log level of the in-process nodes (off, error, warn, info, debug); a killed leader makes the others log errors")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) }
 	return cmd
@@ -98,6 +100,17 @@ func (o *benchOpts) run(cmd *cobra.Command, positional []string) error {
 		interval = 500 * time.Millisecond
 	}
 	go func() { defer close(done); progress.Report(stdout, tty, interval, stop) }()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	results, runErr := bench.Run(ctx, bench.Options{
 		Target: o.target, APIKey: o.apiKey, Nodes: o.nodes, Scenarios: scenarios,
 		Clients: o.clients, Batch: o.batch, Payload: o.payload, Duration: o.duration, Rate: o.rate,
