@@ -90,13 +90,22 @@ func (r Result) String() string {
 		b += fmt.Sprintf("; gap: publish %v, delivery %v", r.PublishGap.Round(time.Millisecond), r.DeliveryGap.Round(time.Millisecond))
 	}
 	if r.CPUPerUnit > 0 {
-		b += fmt.Sprintf("; cpu %v per %s", rd(r.CPUPerUnit), strings.TrimSuffix(strings.TrimSuffix(r.Unit, "/s"), "s"))
+		b += fmt.Sprintf("; cpu %v per %s", rd(r.CPUPerUnit), singular(r.Unit))
 	}
 	b += fmt.Sprintf("; events=%d", r.Events)
 	if r.Deliveries > 0 {
 		b += fmt.Sprintf(" deliveries=%d", r.Deliveries)
 	}
 	return b + fmt.Sprintf(" errors=%d lost=%d duplicates=%d", r.Errors, r.Lost, r.Duplicates)
+}
+
+// singular names one unit of a throughput ("deliveries/s": "delivery").
+func singular(unit string) string {
+	u := strings.TrimSuffix(unit, "/s")
+	if v, ok := strings.CutSuffix(u, "ies"); ok {
+		return v + "y"
+	}
+	return strings.TrimSuffix(u, "s")
 }
 
 func rd(d time.Duration) time.Duration {

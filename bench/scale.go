@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,6 +98,10 @@ func Scale(ctx context.Context, cfg ScaleConfig) ([]Result, error) {
 			size := dirSize(cfg.DataDir)
 			r.Params["data_dir_bytes"] = size
 			r.Params["data_dir_per_payload_byte"] = float64(size) / float64(last*uint64(cfg.Payload))
+			if st, err := os.Stat(filepath.Join(cfg.DataDir, "events.db")); err == nil {
+				r.Params["events_db_bytes"] = st.Size()
+				r.Params["events_db_per_payload_byte"] = float64(st.Size()) / float64(last*uint64(cfg.Payload))
+			}
 		}
 		out = append(out, r)
 	}
@@ -115,6 +120,9 @@ func ScaleLine(r Result) string {
 	}
 	if v, ok := r.Params["data_dir_bytes"]; ok {
 		b += fmt.Sprintf("; node 1's data dir %.1f MB, %.2f x the payload", float64(toInt(v))/1e6, r.Params["data_dir_per_payload_byte"])
+		if e, ok := r.Params["events_db_bytes"]; ok {
+			b += fmt.Sprintf(" (events.db %.1f MB, %.2f x)", float64(toInt(e))/1e6, r.Params["events_db_per_payload_byte"])
+		}
 	}
 	return b
 }
