@@ -10,12 +10,18 @@
 # Environment: HERALD (a built binary; default: go build into $OUT),
 # OUT (default /tmp/herald-blackbox), LOG_STORE (wal|bolt, default wal),
 # SCENARIOS (default publish,publish-batch,deliver,deliver-live,latency),
-# DURATION (8s), PEER (../shared/peers/nats-peer relative to the repo).
+# DURATION (8s), PEER (../shared/peers/nats-peer relative to the repo),
+# BENCH (the binary that runs `herald bench`; default HERALD, so that an
+# older release's nodes can be measured by today's load generator).
+# LOG_STORE= (empty) passes no --raft-log-store (releases before it).
+# STRACE=1 runs each node under `strace -f -c` counting fsync and
+# fdatasync calls and their wall-clock time (summaries in $OUT/strace-nN.txt); the
+# RssAnon figures of such a run are strace's, not the node's.
 # Every address is on 127.0.0.1; the receiver is the bench's own.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/herald-blackbox}
-LOG_STORE=${LOG_STORE:-wal}
+LOG_STORE=${LOG_STORE-wal}
 SCENARIOS=${SCENARIOS:-publish,publish-batch,deliver,deliver-live,latency}
 DURATION=${DURATION:-8s}
 PEER=${PEER:-$repo/../shared/peers/nats-peer}
@@ -24,6 +30,9 @@ if [ -z "${HERALD:-}" ]; then
 	(cd "$repo" && go build -o "$OUT/herald" ./cmd/herald)
 	HERALD=$OUT/herald
 fi
+BENCH=${BENCH:-$HERALD}
+store_flag=()
+[ -n "$LOG_STORE" ] && store_flag=(--raft-log-store "$LOG_STORE")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -31,8 +40,10 @@ trap cleanup EXIT
 serve() { # n http raft [join flags…]
 	local n=$1 http=$2 raft=$3
 	shift 3
-	"$HERALD" serve --node-id "n$n" --data "$OUT/d$n" --http "127.0.0.1:$http" --raft "127.0.0.1:$raft" \
-		--raft-log-store "$LOG_STORE" --delivery-allow 127.0.0.0/8 --log-level warn "$@" >"$OUT/n$n.log" 2>&1 &
+	local wrap=()
+	[ "${STRACE:-}" = 1 ] && wrap=(strace -f --seccomp-bpf -c -w -e trace=fsync,fdatasync -o "$OUT/strace-n$n.txt")
+	"${wrap[@]}" "$HERALD" serve --node-id "n$n" --data "$OUT/d$n" --http "127.0.0.1:$http" --raft "127.0.0.1:$raft" \
+		"${store_flag[@]}" --delivery-allow 127.0.0.0/8 --log-level warn "$@" >"$OUT/n$n.log" 2>&1 &
 	pids+=($!)
 }
 serve 1 28080 28081
@@ -62,7 +73,7 @@ sample() {
 }
 sample >"$OUT/samples.txt" &
 sampler=$!
-"$HERALD" bench --target http://127.0.0.1:28080 --api-key "$key" --scenario "$SCENARIOS" --duration "$DURATION" \
+"$BENCH" bench --target http://127.0.0.1:28080 --api-key "$key" --scenario "$SCENARIOS" --duration "$DURATION" \
 	--subs 1 --deliveries 20000 --json "$OUT/bench.json" "$@" | tee "$OUT/bench.txt"
 kill $sampler
 hz=$(getconf CLK_TCK)
