@@ -101,6 +101,12 @@ type Config struct {
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
 	TrailingLogs       uint64
+	// SnapshotBytes and TrailingBytes bound the Raft log by bytes: a
+	// snapshot once the entries since the last hold SnapshotBytes, and
+	// about TrailingBytes of entries kept after it (TrailingLogs at most);
+	// zero takes raftstore's defaults (256 MiB each).
+	SnapshotBytes uint64
+	TrailingBytes uint64
 
 	// Group commit: a batch is closed after BatchWait (default 1ms) while
 	// earlier entries are in flight, or when it holds BatchMaxEvents

@@ -220,6 +220,8 @@ func (n *Node) Open() (err error) {
 		SnapshotThreshold:  n.cfg.SnapshotThreshold,
 		SnapshotInterval:   n.cfg.SnapshotInterval,
 		TrailingLogs:       n.cfg.TrailingLogs,
+		SnapshotBytes:      n.cfg.SnapshotBytes,
+		TrailingBytes:      n.cfg.TrailingBytes,
 		OnLeaderChange:     n.onLeaderChange,
 		Observe:            n.metrics.observeRaft,
 	})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -40,6 +41,14 @@ type fsm struct {
 	failed      error
 
 	observe func(kind string, d time.Duration) // metrics; nil: none
+
+	// The data bytes and the number of the entries applied since the
+	// last snapshot, and the average entry size of the window the last
+	// snapshot closed: they decide when to snapshot and how many entries
+	// to keep (snapbytes.go), never what is applied, so they live outside
+	// the replicated state.
+	sinceBytes, sinceEntries atomic.Uint64
+	prevAvg                  atomic.Uint64
 }
 
 func newFSM(db *hlog.DB, logger *slog.Logger) (*fsm, error) {
@@ -71,6 +80,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		start := time.Now()
 		defer func() { f.observe("apply", time.Since(start)) }()
 	}
+	f.count(logs)
 	backoff := 50 * time.Millisecond
 	var refused map[uint64]error // entries that broke a rule bbolt enforces
 	if err := f.failure(); err != nil {
@@ -121,6 +131,59 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// count adds the entries to those since the last snapshot. Entries the
+// event log holds already (a replay after a restart) count too: they are
+// in the Raft log all the same.
+func (f *fsm) count(logs []*raft.Log) {
+	var n uint64
+	for _, l := range logs {
+		n += uint64(len(l.Data))
+	}
+	f.sinceBytes.Add(n)
+	f.sinceEntries.Add(uint64(len(logs)))
+}
+
+// sinceSnapshot returns the data bytes and entries applied since the
+// last snapshot.
+func (f *fsm) sinceSnapshot() (bytes, entries uint64) {
+	return f.sinceBytes.Load(), f.sinceEntries.Load()
+}
+
+// snapshotTaken subtracts what a snapshot covered (what was counted when
+// FSM.Snapshot ran; entries applied while it was written stay counted)
+// and records the window's average entry size.
+func (f *fsm) snapshotTaken(bytes, entries uint64) {
+	subFloor(&f.sinceBytes, bytes)
+	subFloor(&f.sinceEntries, entries)
+	if entries > 0 {
+		f.prevAvg.Store(bytes / entries)
+	}
+}
+
+// avgEntrySize estimates the size of the entries raft keeps after a
+// snapshot: the average over the entries since the last snapshot, or
+// over the window before it while the current one holds fewer than
+// minAvgEntries; 0 when nothing is known yet.
+func (f *fsm) avgEntrySize() uint64 {
+	b, e := f.sinceSnapshot()
+	prev := f.prevAvg.Load()
+	if e > 0 && (e >= minAvgEntries || prev == 0) {
+		return max(b/e, 1)
+	}
+	return prev
+}
+
+// subFloor subtracts n from a, stopping at zero (a Restore may have reset
+// it meanwhile).
+func subFloor(a *atomic.Uint64, n uint64) {
+	for {
+		old := a.Load()
+		if a.CompareAndSwap(old, old-min(old, n)) {
+			return
+		}
 	}
 }
 
@@ -297,7 +360,9 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{index: idx, term: term, log: f.log, observe: f.observe, start: time.Now()}, nil
+	b, e := f.sinceSnapshot()
+	return &fsmSnapshot{index: idx, term: term, log: f.log, observe: f.observe, start: time.Now(),
+		taken: func() { f.snapshotTaken(b, e) }}, nil
 }
 
 // Restore installs a snapshot's state. A bbolt file (a leader's stream, a
@@ -330,6 +395,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	// raft drops or compacts the log it had before an installed snapshot.
+	f.sinceBytes.Store(0)
+	f.sinceEntries.Store(0)
 	f.reset(idx)
 	f.log.Info("restored from snapshot", "applied_index", idx)
 	return nil
@@ -349,6 +417,7 @@ type fsmSnapshot struct {
 	log         *slog.Logger
 	observe     func(kind string, d time.Duration)
 	start       time.Time
+	taken       func() // the snapshot is written: FSM's counters move on
 }
 
 // Persist writes the metadata header only (snapshotStore's sink keeps it
@@ -360,6 +429,9 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	}
 	err := sink.Close()
 	if err == nil {
+		if s.taken != nil {
+			s.taken()
+		}
 		s.log.Debug("snapshot persisted", "state_index", s.index)
 		if s.observe != nil {
 			s.observe("snapshot", time.Since(s.start))

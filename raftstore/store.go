@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -46,8 +47,19 @@ type Config struct {
 	MaxAppendEntries   int           // default 256
 	SnapshotThreshold  uint64        // entries between snapshots, default 8192
 	SnapshotInterval   time.Duration // how often to check, default 30s
-	TrailingLogs       uint64        // entries kept after a snapshot, default 10240
+	TrailingLogs       uint64        // entries kept after a snapshot, at most; default 10240
 	ApplyTimeout       time.Duration // enqueue timeout for writes, default 5s
+
+	// SnapshotBytes: a snapshot is also taken once the Raft log entries
+	// applied since the last one hold more than this many bytes of data
+	// (checked about once a second; default DefaultSnapshotBytes;
+	// math.MaxUint64 turns it off). TrailingBytes bounds the entries
+	// kept after a snapshot by bytes too: raft keeps
+	// min(TrailingLogs, max(64, TrailingBytes / average entry size))
+	// (default DefaultTrailingBytes; math.MaxUint64 keeps TrailingLogs).
+	// See DESIGN.md, Snapshots.
+	SnapshotBytes uint64
+	TrailingBytes uint64
 
 	// OnLeaderChange, if set, is called (from one goroutine, in order)
 	// whenever this node's view of the leader changes.
@@ -66,6 +78,9 @@ type Config struct {
 	// transport replaces the TCP transport (tests: raft's in-memory
 	// transport, which can be partitioned).
 	transport raft.Transport
+	// snapshotCheck is how often the bytes applied since the last
+	// snapshot are checked (default 1s; tests use less).
+	snapshotCheck time.Duration
 }
 
 // Server is one member of the Raft configuration.
@@ -102,6 +117,13 @@ type Store struct {
 
 	readMu    sync.Mutex
 	readyTerm uint64 // term in which this leader's barrier completed
+
+	snapMu     sync.Mutex    // serialises the TrailingLogs updates (snapbytes.go)
+	trailing   uint64        // the TrailingLogs raft was last given
+	snapRetry  time.Time     // a failed bytes snapshot is not retried before
+	snapPause  time.Duration // the wait after the last failure
+	snapChecks atomic.Uint64 // checks done by snapshotByBytes (tests)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -137,7 +159,14 @@ func New(cfg Config) (*Store, error) {
 	if cfg.TrailingLogs == 0 {
 		cfg.TrailingLogs = 10240
 	}
-	return &Store{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}, nil
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if cfg.TrailingBytes == 0 {
+		cfg.TrailingBytes = DefaultTrailingBytes
+	}
+	def(&cfg.snapshotCheck, time.Second)
+	return &Store{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), trailing: cfg.TrailingLogs}, nil
 }
 
 // Open opens Raft's stores, checks the event log against the newest
@@ -250,8 +279,9 @@ func (s *Store) Open() (err error) {
 		return false
 	})
 	s.raft.RegisterObserver(s.observer)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.observe()
+	go s.snapshotByBytes()
 	return nil
 }
 
@@ -638,8 +668,10 @@ func (s *Store) ReadIndex(ctx context.Context) error {
 	return s.WaitApplied(ctx, idx)
 }
 
-// Snapshot asks Raft to take a snapshot now (and truncate its log).
+// Snapshot asks Raft to take a snapshot now (and truncate its log to the
+// trailing entries TrailingLogs and TrailingBytes allow).
 func (s *Store) Snapshot() error {
+	s.setTrailing(true)
 	err := s.raft.Snapshot().Error()
 	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
 		return nil
