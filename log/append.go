@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/herald-io/herald/internal/wire"
 	bolt "go.etcd.io/bbolt"
@@ -153,6 +154,8 @@ func validateAppend(store string, evs []NewEvent, check func(*NewEvent) error) e
 // transaction untouched; any other error means the transaction must be
 // rolled back. Append checks every field but does not re-parse Data as
 // JSON: callers validate requests with ValidateAppend before proposing.
+// An appended event's Data is the NewEvent's (not a copy: callers must not
+// change it); a duplicate's is read from the log.
 func (t *Tx) Append(store string, evs []NewEvent) ([]Appended, error) {
 	if err := validateAppend(store, evs, (*NewEvent).validateFields); err != nil {
 		return nil, err
@@ -231,9 +234,8 @@ func (t *Tx) Append(store string, evs []NewEvent) ([]Appended, error) {
 		meta.head = hash
 		meta.events++
 		wrote = true
-		if out[i].Event, _, err = decodeRecord(store, seq, rec); err != nil {
-			return nil, err
-		}
+		out[i].Event = Event{ID: ev.ID, Store: store, Seq: seq, Type: ev.Type, Version: ev.Version,
+			Timestamp: time.Unix(0, ev.Timestamp).UTC(), Data: ev.Data, Hash: HashHex(hash)}
 	}
 	if wrote {
 		if err := stores.Put([]byte(store), meta.encode()); err != nil {

@@ -118,6 +118,8 @@ type Store struct {
 	readMu    sync.Mutex
 	readyTerm uint64 // term in which this leader's barrier completed
 
+	cache *logCache // in front of logs: the newest entries, bounded by bytes
+
 	snapMu     sync.Mutex    // serialises the TrailingLogs updates (snapbytes.go)
 	trailing   uint64        // the TrailingLogs raft was last given
 	snapRetry  time.Time     // a failed bytes snapshot is not retried before
@@ -199,11 +201,8 @@ func (s *Store) Open() (err error) {
 	}
 	s.logKind = kind
 	s.log.Info("raft log store", "store", kind, "path", storePath(s.cfg.Dir, kind))
-	cache, err := raft.NewLogCache(512, s.logs)
-	logs := storageErrors{cache}
-	if err != nil {
-		return err
-	}
+	s.cache = newLogCache(s.logs, logCacheEntries, logCacheBytes)
+	logs := storageErrors{s.cache}
 	snaps, err := newSnapshotStore(s.cfg.Dir, s.cfg.DB, s.log, false)
 	if err != nil {
 		return err

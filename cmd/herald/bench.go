@@ -15,10 +15,10 @@ import (
 )
 
 type benchOpts struct {
-	scenario, target, subs, jsonOut, logLevel, apiKey, scaleAt, cpuProfile           string
-	nodes, clients, batch, payload, inFlight, deliveries, orderedSubs, orderedEvents int
-	duration, recvLatency                                                            time.Duration
-	rate, recvFail                                                                   float64
+	scenario, target, subs, jsonOut, logLevel, apiKey, scaleAt, cpuProfile, memProfile string
+	nodes, clients, batch, payload, inFlight, deliveries, orderedSubs, orderedEvents   int
+	duration, recvLatency                                                              time.Duration
+	rate, recvFail                                                                     float64
 }
 
 func newBenchCmd() *cobra.Command {
@@ -57,6 +57,7 @@ herald bench --target http://127.0.0.1:8080 --scenario publish,latency`,
 	fs.Float64Var(&o.recvFail, "receiver-fail-rate", 0, "fraction of deliveries the local receiver answers with 503")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this `FILE`")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this `FILE` (go tool pprof; with the in-process cluster it covers the nodes, the receiver and the load)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write the heap profile of the moment the run's heap held the most live objects (sampled every second) to this `FILE` (go tool pprof -sample_index=inuse_space)")
 	fs.StringVar(&o.logLevel, "log-level", "off", "log level of the in-process nodes (off, error, warn, info, debug); a killed leader makes the others log errors")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) }
 	return cmd
@@ -111,6 +112,10 @@ func (o *benchOpts) run(cmd *cobra.Command, positional []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var heap *peakHeap
+	if o.memProfile != "" {
+		heap = startPeakHeap(time.Second)
+	}
 	results, runErr := bench.Run(ctx, bench.Options{
 		Target: o.target, APIKey: o.apiKey, Nodes: o.nodes, Scenarios: scenarios,
 		Clients: o.clients, Batch: o.batch, Payload: o.payload, Duration: o.duration, Rate: o.rate,
@@ -121,6 +126,13 @@ func (o *benchOpts) run(cmd *cobra.Command, positional []string) error {
 	})
 	close(stop)
 	<-done
+	if heap != nil {
+		peak, err := heap.writeTo(o.memProfile)
+		if err != nil {
+			return fmt.Errorf("memprofile: %w", err)
+		}
+		fmt.Fprintf(stdout, "heap profile at the peak of %.0f MB of live objects: %s\n", float64(peak)/1e6, o.memProfile)
+	}
 	if len(results) > 0 {
 		fmt.Fprintln(stdout)
 		bench.WriteTable(stdout, results)
