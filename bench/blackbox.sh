@@ -53,7 +53,7 @@ export HERALD_API_KEY=$key
 serve 2 28090 28091 --join 127.0.0.1:28080 --join-token "$("$HERALD" cluster token --addr 127.0.0.1:28080 | tail -1)"
 serve 3 28100 28101 --join 127.0.0.1:28080 --join-token "$("$HERALD" cluster token --addr 127.0.0.1:28080 | tail -1)"
 for _ in $(seq 300); do # polling until three voters
-	[ "$("$HERALD" cluster status --addr 127.0.0.1:28080 2>/dev/null | grep -c voter || true)" -ge 3 ] && break
+	[ "$("$HERALD" cluster status --addr 127.0.0.1:28080 2>/dev/null | grep -cw voter || true)" -ge 3 ] && break
 	sleep 0.1
 done
 "$HERALD" cluster status --addr 127.0.0.1:28080
@@ -76,6 +76,9 @@ sampler=$!
 "$BENCH" bench --target http://127.0.0.1:28080 --api-key "$key" --scenario "$SCENARIOS" --duration "$DURATION" \
 	--subs 1 --deliveries 20000 --json "$OUT/bench.json" "$@" | tee "$OUT/bench.txt"
 kill $sampler
+for i in 1 2 3; do # each node's metrics after the run (stage latencies, apply times)
+	curl -fsS -H "Authorization: Bearer $key" "http://127.0.0.1:$((28070 + 10 * i))/metrics" >"$OUT/metrics-n$i.txt" 2>/dev/null || true
+done
 hz=$(getconf CLK_TCK)
 awk -v hz="$hz" '{ if ($3 > max[$2]) max[$2] = $3; if (!($2 in first)) first[$2] = $4; last[$2] = $4 }
 	END { for (n in max) printf "%s: max RssAnon %.1f MB, CPU %.1f s\n", n, max[n] / 1024, (last[n] - first[n]) / hz }' \
