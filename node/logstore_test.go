@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,10 +94,16 @@ func exerciseCluster(t *testing.T, nodes []*testNode) {
 	}
 	f.stop()
 	publishSome(t, running(nodes, f), "s", 50, 300)
-	waitFor(t, 20*time.Second, "a snapshot on the leader", func() bool {
-		l := leaderOf(t, running(nodes, f))
-		return l.Snapshot() == nil
-	})
+	// On both running nodes, past every event f lacks: whichever leads
+	// once f is back (its return may bring an election) must have
+	// truncated them. A follower that has not applied them yet has
+	// "nothing new to snapshot", so the index is checked, not the call.
+	upTo := statUint(t, leaderOf(t, running(nodes, f)), "applied_index")
+	for _, n := range running(nodes, f) {
+		waitFor(t, 20*time.Second, "a snapshot on "+n.ID(), func() bool {
+			return n.Snapshot() == nil && statUint(t, n, "last_snapshot_index") >= upTo
+		})
+	}
 	f.restart()
 	publishSome(t, nodes, "s", 300, 320) // appended after the installed snapshot
 	waitConverged(t, nodes, "s", 320)
@@ -111,6 +118,16 @@ func exerciseCluster(t *testing.T, nodes []*testNode) {
 	}
 	publishSome(t, nodes, "s", 320, 330)
 	waitConverged(t, nodes, "s", 330)
+}
+
+// statUint reads one of raft's numeric stats of n.
+func statUint(t *testing.T, n *testNode, key string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(n.raft.Stats()[key], 10, 64)
+	if err != nil {
+		t.Fatalf("%s: raft stat %s: %v", n.ID(), key, err)
+	}
+	return v
 }
 
 func indexOf(nodes []*testNode, n *testNode) int {
