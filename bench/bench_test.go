@@ -189,7 +189,8 @@ func TestScale(t *testing.T) {
 	for i, r := range res {
 		in := toInt(r.Params["events_in_log"])
 		if in < int64([]int{2000, 6000}[i]) || r.Throughput <= 0 || r.P99 <= 0 || toInt(r.Params["reads"]) == 0 || toInt(r.Params["data_dir_bytes"]) == 0 ||
-			toInt(r.Params["events_db_bytes"]) == 0 || toInt(r.Params["events_db_bytes"]) >= toInt(r.Params["data_dir_bytes"]) {
+			toInt(r.Params["events_db_bytes"]) == 0 || toInt(r.Params["events_db_bytes"]) >= toInt(r.Params["data_dir_bytes"]) ||
+			toInt(r.Params["quiet_snapshot_ns"]) <= 0 {
 			t.Fatalf("%s: %+v", r.Name, r)
 		}
 	}

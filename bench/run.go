@@ -235,11 +235,12 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	}
 	if step("scale") {
 		var dataDir string
+		var snapshot func() error
 		if cluster != nil {
-			dataDir = cluster.Nodes[0].DataDir()
+			dataDir, snapshot = cluster.Nodes[0].DataDir(), cluster.Nodes[0].Snapshot
 		}
 		rs, err := Scale(ctx, ScaleConfig{Target: target, APIKey: o.APIKey, Checkpoints: o.ScaleCheckpoints, Payload: o.Payload,
-			Window: min(o.Duration, 3*time.Second), DataDir: dataDir, Progress: o.Progress})
+			Window: min(o.Duration, 3*time.Second), DataDir: dataDir, Snapshot: snapshot, Progress: o.Progress})
 		for _, r := range rs {
 			results = append(results, r)
 			fmt.Fprintln(o.Out, ScaleLine(r))

@@ -33,7 +33,12 @@ type ScaleConfig struct {
 	Window      time.Duration // each measurement's length (default 3s)
 	// DataDir, when set (the in-process cluster's first node), is
 	// measured after each stage: its size over the stored payload bytes.
-	DataDir  string
+	DataDir string
+	// Snapshot, when set (the in-process cluster's first node), is called
+	// once after each stage's measurements, with no load running: its
+	// time (raft's snapshot and the log truncation after it) is the
+	// stage's quiet_snapshot_ns.
+	Snapshot func() error
 	Progress *Progress
 }
 
@@ -94,6 +99,13 @@ func Scale(ctx context.Context, cfg ScaleConfig) ([]Result, error) {
 		if k := snapN1 - snapN0; k > 0 {
 			r.Params["snapshot_mean_ns"] = int64((snapS1 - snapS0) / k * 1e9)
 		}
+		if cfg.Snapshot != nil {
+			start := time.Now()
+			if err := cfg.Snapshot(); err != nil {
+				return out, fmt.Errorf("scale: snapshot at %d events: %w", last, err)
+			}
+			r.Params["quiet_snapshot_ns"] = int64(time.Since(start))
+		}
 		if cfg.DataDir != "" {
 			size := dirSize(cfg.DataDir)
 			r.Params["data_dir_bytes"] = size
@@ -117,6 +129,9 @@ func ScaleLine(r Result) string {
 		b += fmt.Sprintf("; %d snapshots, mean %v", k, rd(time.Duration(toInt(r.Params["snapshot_mean_ns"]))))
 	} else {
 		b += "; no snapshot in this stage"
+	}
+	if v, ok := r.Params["quiet_snapshot_ns"]; ok {
+		b += fmt.Sprintf("; one more at rest %v", rd(time.Duration(toInt(v))))
 	}
 	if v, ok := r.Params["data_dir_bytes"]; ok {
 		b += fmt.Sprintf("; node 1's data dir %.1f MB, %.2f x the payload", float64(toInt(v))/1e6, r.Params["data_dir_per_payload_byte"])
