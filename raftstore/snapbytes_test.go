@@ -26,16 +26,7 @@ func bytesSolo(t *testing.T, logger *slog.Logger, tweak func(c *Config)) *Store 
 	cfg := Config{ID: "solo", Dir: t.TempDir(), Bind: testutil.LoopbackAddr(t), DB: mustDB(t), Logger: logger, Bootstrap: true}
 	noCountSnapshots(&cfg)
 	tweak(&cfg)
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	waitUntil(t, "solo leads", s.IsLeader)
-	return s
+	return startSolo(t, cfg)
 }
 
 // appendSized commits one event whose data is a JSON string of n bytes:

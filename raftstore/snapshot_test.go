@@ -25,8 +25,15 @@ func openSolo(t *testing.T, dir, addr string, db *hlog.DB, logger *slog.Logger) 
 	if logger == nil {
 		logger = testutil.Quiet()
 	}
-	s, err := New(Config{ID: "solo", Dir: dir, Bind: addr, DB: db, Logger: logger, Bootstrap: true,
+	return startSolo(t, Config{ID: "solo", Dir: dir, Bind: addr, DB: db, Logger: logger, Bootstrap: true,
 		SnapshotInterval: time.Hour, TrailingLogs: 16})
+}
+
+// startSolo opens a bootstrapping single-node Store with cfg, closed on
+// cleanup, and waits until it leads.
+func startSolo(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +41,7 @@ func openSolo(t *testing.T, dir, addr string, db *hlog.DB, logger *slog.Logger) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	waitUntil(t, "solo leads", s.IsLeader)
+	waitUntil(t, cfg.ID+" leads", s.IsLeader)
 	return s
 }
 
