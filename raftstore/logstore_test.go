@@ -250,7 +250,7 @@ func TestWALFilesShrinkAfterSnapshots(t *testing.T) {
 	}
 	write := func(n int, round int) {
 		for i := 0; i < n; i++ {
-			if err := appendBig(s, fmt.Sprintf("r%d-%d", round, i)); err != nil {
+			if err := appendSized(s, fmt.Sprintf("r%d-%d", round, i), 2050); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -288,17 +288,6 @@ func TestWALFilesShrinkAfterSnapshots(t *testing.T) {
 		t.Fatalf("wal/ grew to %d bytes (metadata %d) over rounds that each ended with a snapshot", n, meta.Size())
 	}
 	t.Logf("wal/: %d bytes in %d segments before the first snapshot, %d after; %d after three more rounds", before, segsBefore, after, size())
-}
-
-// appendBig commits one event of 2 KiB.
-func appendBig(s *Store, id string) error {
-	res, err := s.ApplyAppend([]AppendRequest{{Store: "p", Events: []hlog.NewEvent{
-		{ID: id, Type: "t", Version: "1", Timestamp: 1, Data: []byte(`"` + strings.Repeat("a", 2048) + `"`)},
-	}}}).Wait()
-	if err == nil && res[0].Err != nil {
-		err = res[0].Err
-	}
-	return err
 }
 
 // tcpNode is a Store on plain TCP at a fixed loopback address, which a

@@ -285,16 +285,5 @@ func TestFollowerBehindTrailingBytesInstallsSnapshot(t *testing.T) {
 	if len(rec.Find("restored from snapshot")) == 0 {
 		t.Fatal("the follower caught up without installing a snapshot")
 	}
-	var head string
-	for _, s := range c.stores {
-		si, _ := s.cfg.DB.Store("p")
-		if head == "" {
-			head = si.HeadHash
-		} else if si.HeadHash != head {
-			t.Fatalf("%s head %s, want %s", s.ID(), si.HeadHash, head)
-		}
-		if err := s.cfg.DB.VerifyChain("p"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sameChain(t, c.stores)
 }

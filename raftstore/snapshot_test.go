@@ -233,13 +233,25 @@ func TestFollowerBehindTrailingLogsInstallsSnapshot(t *testing.T) {
 		return states == 0
 	})
 	appendVia("after")
-	var head string
 	for _, s := range c.stores {
 		waitUntil(t, s.ID()+" at 251", func() bool {
 			si, err := s.cfg.DB.Store("p")
 			return err == nil && si.LastSeq == 251
 		})
-		si, _ := s.cfg.DB.Store("p")
+	}
+	sameChain(t, c.stores)
+}
+
+// sameChain fails unless every store's event log holds store p with one
+// head hash and a chain that verifies.
+func sameChain(t *testing.T, stores []*Store) {
+	t.Helper()
+	var head string
+	for _, s := range stores {
+		si, err := s.cfg.DB.Store("p")
+		if err != nil {
+			t.Fatalf("%s: %v", s.ID(), err)
+		}
 		if head == "" {
 			head = si.HeadHash
 		} else if si.HeadHash != head {
