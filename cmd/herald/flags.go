@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -379,4 +380,42 @@ func required(cmd *cobra.Command, names ...string) error {
 		return usagef("%s is required", missing[0])
 	}
 	return usagef("%s are required", andList(missing))
+}
+
+// byteSize is a size in bytes, written as a whole number with an optional
+// binary unit (B, KiB, MiB, GiB, TiB); it is shown as written.
+type byteSize struct {
+	s string
+	n uint64
+}
+
+var sizeUnits = []struct {
+	suffix string
+	shift  uint
+}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+
+func newByteSize(def string) *byteSize {
+	b := &byteSize{}
+	if err := b.Set(def); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (b *byteSize) String() string { return b.s }
+func (b *byteSize) Type() string   { return "size" }
+func (b *byteSize) Set(s string) error {
+	num, shift := s, uint(0)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			num, shift = strings.TrimSuffix(s, u.suffix), u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n == 0 || n > (1<<63)>>shift {
+		return fmt.Errorf("not a size (use a whole number of bytes above 0, or 64MiB, 1GiB)")
+	}
+	b.s, b.n = s, n<<shift
+	return nil
 }

@@ -111,7 +111,7 @@ func TestCommandHelpShowsOnlyItsFlags(t *testing.T) {
 	// serve's help offers exactly serve's flags (the contract with
 	// scripts and systemtest/).
 	want := []string{"data", "http", "http-advertise", "raft", "raft-advertise", "node-id", "bootstrap", "join", "non-voter", "join-token", "no-auth", "cors-origins", "delivery-allow", "secrets-key-file", "max-subscriptions-per-store", "max-waiting-reads", "access-log", "metrics-addr", "metrics-public",
-		"raft-tls-cert", "raft-tls-key", "raft-tls-ca", "tls-cert", "tls-key", "tls-ca", "raft-log-store", "heartbeat-timeout", "election-timeout",
+		"raft-tls-cert", "raft-tls-key", "raft-tls-ca", "tls-cert", "tls-key", "tls-ca", "raft-log-store", "snapshot-bytes", "trailing-bytes", "heartbeat-timeout", "election-timeout",
 		"leader-lease-timeout", "retention-max-age", "retention-max-events", "retention-interval", "log-level", "log-format", "help"}
 	got := flagNames(herald(t, opts{}, "serve", "-h").stdout)
 	if len(got) != len(want) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,6 +103,9 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--raft-tls-cert", "/nonexistent/c.pem", "--raft-tls-key", "/nonexistent/k.pem", "--raft-tls-ca", "x"}, 1, "no such file"},
 		{[]string{"--http", "127.0.0.1:0", "--raft", "0.0.0.0:0"}, 1, "set an advertise address"},
 		{[]string{"-http", "127.0.0.1:0", "-raft=0.0.0.0:0", "-log-level", "warn"}, 1, "set an advertise address"},
+		{[]string{"--snapshot-bytes", "0"}, 2, `for "--snapshot-bytes" flag: not a size`},
+		{[]string{"--trailing-bytes", "lots"}, 2, `for "--trailing-bytes" flag: not a size`},
+		{[]string{"--trailing-bytes", "64MB"}, 2, `for "--trailing-bytes" flag: not a size`},
 	} {
 		args := append([]string{"serve", "--data", t.TempDir()}, tc.args...)
 		r := herald(t, opts{}, args...)
@@ -324,4 +328,61 @@ func TestDevCommand(t *testing.T) {
 	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
 		t.Fatalf("%s left behind (%v)", dataDir, err)
 	}
+}
+
+// TestServeSnapshotBytes: --snapshot-bytes reaches raft. With 1MiB, a
+// node that applies a few MiB of events takes a snapshot on its own
+// (the default, 256MiB, would take none in this test: metadata
+// snapshots are otherwise due every 8,192 entries).
+func TestServeSnapshotBytes(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	errOut := &syncBuf{}
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", dir, "--http", addr, "--raft", freeAddr(t), "--log-level", "warn",
+			"--snapshot-bytes", "1MiB", "--trailing-bytes", "512KiB"}, strings.NewReader(""), &syncBuf{}, errOut)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d: %s", code, errOut.String())
+		}
+	}()
+	var key []byte
+	testutil.WaitFor(t, 20*time.Second, "ready, with its first admin key", func() bool {
+		key, _ = os.ReadFile(filepath.Join(dir, "admin.key"))
+		return status(addr, "/readyz") == 200 && len(key) > 0
+	})
+	c, err := api.NewClient(api.Config{Addresses: []string{addr}, APIKey: strings.TrimSpace(string(key)), PublishWithoutData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := json.RawMessage(`{"pad":"` + strings.Repeat("x", 1000) + `"}`)
+	batch := make([]api.NewEvent, 100)
+	for i := range batch {
+		batch[i] = api.NewEvent{Type: "t", Data: data}
+	}
+	for range 30 { // ~3 MiB of events
+		if _, err := c.PublishBatch(ctx, "s", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapshots := func() string {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m := regexp.MustCompile(`(?m)^herald_snapshot_duration_seconds_count (\S+)$`).FindStringSubmatch(string(b))
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	testutil.WaitFor(t, 30*time.Second, "a snapshot by bytes", func() bool { s := snapshots(); return s != "" && s != "0" })
 }

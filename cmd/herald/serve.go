@@ -37,6 +37,7 @@ type serveOpts struct {
 	retEvents                                                uint64
 	logLevel, logFormat                                      string
 	raftLogStore                                             *enumValue
+	snapshotBytes, trailingBytes                             *byteSize
 }
 
 func newServeCmd() *cobra.Command {
@@ -78,6 +79,9 @@ herald serve --node-id n2 --data d2 --http 127.0.0.1:8090 --raft 127.0.0.1:8091 
 	o.httpTLS = addTLSFlags(fs, "", "HTTPS for the API and node-to-node calls")
 	o.raftLogStore = newEnum("", node.RaftLogStoreWAL, node.RaftLogStoreBolt)
 	fs.Var(o.raftLogStore, "raft-log-store", "Raft's log store: wal (DATA/wal/) or bolt (DATA/raft.db) (default: the one DATA holds, wal for a new one; change it with herald convert-log-store)")
+	o.snapshotBytes, o.trailingBytes = newByteSize("256MiB"), newByteSize("256MiB")
+	fs.Var(o.snapshotBytes, "snapshot-bytes", "take a Raft snapshot once this much log has been applied since the last (it copies nothing: metadata only)")
+	fs.Var(o.trailingBytes, "trailing-bytes", "about how much Raft log to keep after a snapshot (at most 10,240 entries): a follower further behind is sent the whole event log")
 	fs.DurationVar(&o.hbTimeout, "heartbeat-timeout", 0, "Raft heartbeat timeout (default 500ms)")
 	fs.DurationVar(&o.elTimeout, "election-timeout", 0, "Raft election timeout (default 500ms)")
 	fs.DurationVar(&o.leaseTimeout, "leader-lease-timeout", 0, "Raft leader lease timeout (default 250ms)")
@@ -145,6 +149,8 @@ func (o *serveOpts) run(ctx context.Context, stdout, stderr io.Writer) error {
 		ElectionTimeout:          o.elTimeout,
 		LeaderLeaseTimeout:       o.leaseTimeout,
 		RaftLogStore:             o.raftLogStore.val,
+		SnapshotBytes:            o.snapshotBytes.n,
+		TrailingBytes:            o.trailingBytes.n,
 		Retention:                hlog.Retention{MaxAge: o.retAge, MaxEvents: o.retEvents},
 		RetentionInterval:        o.retEvery,
 	})
