@@ -68,7 +68,7 @@ func Scale(ctx context.Context, cfg ScaleConfig) ([]Result, error) {
 	data := Payload(cfg.Payload)
 	var out []Result
 	for _, n := range cfg.Checkpoints {
-		snapN0, snapS0, err := snapshotStats(ctx, cfg.Target, cfg.APIKey)
+		snapN0, snapS0, err := SnapshotStats(ctx, cfg.Target, cfg.APIKey)
 		if err != nil {
 			return out, err
 		}
@@ -88,7 +88,7 @@ func Scale(ctx context.Context, cfg ScaleConfig) ([]Result, error) {
 		if err != nil {
 			return out, err
 		}
-		snapN1, snapS1, err := snapshotStats(ctx, cfg.Target, cfg.APIKey)
+		snapN1, snapS1, err := SnapshotStats(ctx, cfg.Target, cfg.APIKey)
 		if err != nil {
 			return out, err
 		}
@@ -227,9 +227,9 @@ func readLatency(ctx context.Context, c *api.Client, store string, last uint64, 
 	return h, nil
 }
 
-// snapshotStats reads the count and sum of herald_snapshot_duration_seconds
-// from the target's /metrics.
-func snapshotStats(ctx context.Context, target, apiKey string) (count, sum float64, err error) {
+// SnapshotStats reads the count and sum of herald_snapshot_duration_seconds
+// from the /metrics of target (host:port).
+func SnapshotStats(ctx context.Context, target, apiKey string) (count, sum float64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+target+"/metrics", nil)
 	if err != nil {
 		return 0, 0, err

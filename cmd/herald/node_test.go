@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/herald-io/herald/api"
+	"github.com/herald-io/herald/bench"
 	"github.com/herald-io/herald/internal/testutil"
 	hlog "github.com/herald-io/herald/log"
 )
@@ -369,20 +369,8 @@ func TestServeSnapshotBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	snapshots := func() string {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		m := regexp.MustCompile(`(?m)^herald_snapshot_duration_seconds_count (\S+)$`).FindStringSubmatch(string(b))
-		if m == nil {
-			return ""
-		}
-		return m[1]
-	}
-	testutil.WaitFor(t, 30*time.Second, "a snapshot by bytes", func() bool { s := snapshots(); return s != "" && s != "0" })
+	testutil.WaitFor(t, 30*time.Second, "a snapshot by bytes", func() bool {
+		n, _, err := bench.SnapshotStats(ctx, addr, strings.TrimSpace(string(key)))
+		return err == nil && n > 0
+	})
 }
